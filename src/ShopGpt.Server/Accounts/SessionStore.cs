@@ -1,0 +1,52 @@
+using Npgsql;
+
+namespace ShopGpt.Server.Accounts;
+
+public sealed record SessionInfo(Guid UserId, DateTimeOffset ExpiresAt, DateTimeOffset LastSeenAt);
+
+/// <summary>Sessions table: create, validate, revoke. Validation always asks the database.</summary>
+public sealed class SessionStore(NpgsqlDataSource db, TimeProvider clock, Microsoft.Extensions.Options.IOptions<AccountsOptions> options)
+{
+    public async Task<(string Token, DateTimeOffset ExpiresAt)> CreateAsync(Guid userId, CancellationToken ct)
+    {
+        var token = SessionToken.Create(userId);
+        var expires = clock.GetUtcNow().AddDays(options.Value.SessionDays);
+        await using var cmd = db.CreateCommand("insert into sessions (user_id, token_hash, expires_at) values ($1, $2, $3)");
+        cmd.Parameters.AddWithValue(userId);
+        cmd.Parameters.AddWithValue(SessionToken.Hash(token));
+        cmd.Parameters.AddWithValue(expires);
+        await cmd.ExecuteNonQueryAsync(ct);
+        return (token, expires);
+    }
+
+    public async Task<SessionInfo?> FindAsync(Guid userId, byte[] tokenHash, CancellationToken ct)
+    {
+        await using var cmd = db.CreateCommand(
+            "select expires_at, last_seen_at from sessions where user_id = $1 and token_hash = $2 and expires_at > now()");
+        cmd.Parameters.AddWithValue(userId);
+        cmd.Parameters.AddWithValue(tokenHash);
+        await using var r = await cmd.ExecuteReaderAsync(ct);
+        if (!await r.ReadAsync(ct)) return null;
+        return new SessionInfo(userId, r.GetFieldValue<DateTimeOffset>(0), r.GetFieldValue<DateTimeOffset>(1));
+    }
+
+    /// <summary>Records activity at most once per throttle window (not one write per request).</summary>
+    public async Task TouchAsync(SessionInfo s, byte[] tokenHash, CancellationToken ct)
+    {
+        if (clock.GetUtcNow() - s.LastSeenAt < options.Value.LastSeenThrottle) return;
+        await using var cmd = db.CreateCommand(
+            "update sessions set last_seen_at = now() where user_id = $1 and token_hash = $2 and last_seen_at < now() - $3::interval");
+        cmd.Parameters.AddWithValue(s.UserId);
+        cmd.Parameters.AddWithValue(tokenHash);
+        cmd.Parameters.AddWithValue(options.Value.LastSeenThrottle);
+        await cmd.ExecuteNonQueryAsync(ct);
+    }
+
+    public async Task RevokeAsync(Guid userId, byte[] tokenHash, CancellationToken ct)
+    {
+        await using var cmd = db.CreateCommand("delete from sessions where user_id = $1 and token_hash = $2");
+        cmd.Parameters.AddWithValue(userId);
+        cmd.Parameters.AddWithValue(tokenHash);
+        await cmd.ExecuteNonQueryAsync(ct);
+    }
+}

@@ -1,0 +1,45 @@
+using ShopGpt.Server.Accounts;
+using ShopGpt.Server.Conversations;
+using ShopGpt.Server.Data;
+using ShopGpt.Server.Http;
+using ShopGpt.Server.Messaging;
+using ShopGpt.Server.Observability;
+
+namespace ShopGpt.Server;
+
+/// <summary>Builds the one web app: each feature adds its services and maps its endpoints.</summary>
+public static class AppHost
+{
+    public static WebApplication Build(string[] args, Action<WebApplicationBuilder>? configure = null)
+    {
+        var builder = WebApplication.CreateBuilder(args);
+        configure?.Invoke(builder);
+
+        builder.Services.ConfigureHttpJsonOptions(o =>
+            o.SerializerOptions.TypeInfoResolverChain.Insert(0, Http.ApiJsonContext.Default));
+
+        builder.AddHttpBasics();
+        builder.AddData();
+        builder.AddAccounts();
+        builder.AddConversations();
+        builder.AddMessaging();
+        builder.AddHealth();
+
+        var app = builder.Build();
+
+        app.UseHttpBasics();
+        app.UseAuthentication();
+        app.UseAuthorization();
+
+        app.MapHealth();
+        app.MapAccounts();
+        app.MapConversations();
+        return app;
+    }
+
+    /// <summary>Work that must finish before the instance serves: schema migrations.</summary>
+    public static async Task PrepareAsync(WebApplication app, CancellationToken ct = default)
+    {
+        await app.Services.GetRequiredService<MigrationRunner>().RunAsync(ct);
+    }
+}

@@ -1,0 +1,279 @@
+using System.ComponentModel.DataAnnotations;
+using System.Diagnostics;
+using System.Diagnostics.Metrics;
+using System.Threading.Channels;
+using Microsoft.Extensions.Options;
+using Npgsql;
+using NpgsqlTypes;
+using ShopGpt.Server.Http;
+
+namespace ShopGpt.Server.Messaging;
+
+public sealed class MessagingOptions
+{
+    /// <summary>Most messages committed in one transaction.</summary>
+    [Range(1, 10_000)] public int MaxBatch { get; set; } = 512;
+
+    /// <summary>How long the writer lingers for more sends after the first one of a batch.</summary>
+    [Range(0, 100)] public double MaxDelayMs { get; set; } = 2;
+
+    /// <summary>Sends waiting for a writer; beyond it a send is refused as unavailable (503 / err unavailable).</summary>
+    [Range(1, 1_000_000)] public int QueueCapacity { get; set; } = 20_000;
+
+    [Range(1, 100_000)] public int MaxTextLength { get; set; } = 4000;
+
+    [Range(1, 200)] public int MaxClientIdLength { get; set; } = 100;
+}
+
+/// <summary>
+/// Group commit (issue 2, scaling report section 2 "batch operations"): one writer loop drains
+/// a bounded queue, commits up to <see cref="MessagingOptions.MaxBatch"/> sends in one
+/// transaction and completes each caller with its committed row. Per conversation, the
+/// transaction locks the conversation row, so seq is gap-free and a repeated client id is
+/// found even when two instances write to the same conversation.
+/// </summary>
+public sealed partial class MessageBatcher : BackgroundService
+{
+    private readonly Channel<Pending> queue;
+    private readonly NpgsqlDataSource db;
+    private readonly MessagingOptions options;
+    private readonly ILogger<MessageBatcher> log;
+    private readonly Histogram<int> batchSize;
+    private readonly Histogram<double> commitLatency;
+    private readonly Counter<long> commits;
+    private readonly Counter<long> duplicates;
+
+    public MessageBatcher(NpgsqlDataSource db, IOptions<MessagingOptions> options, ILogger<MessageBatcher> log, IMeterFactory meters)
+    {
+        this.db = db;
+        this.options = options.Value;
+        this.log = log;
+        queue = Channel.CreateBounded<Pending>(new BoundedChannelOptions(this.options.QueueCapacity)
+        {
+            SingleReader = true,
+            FullMode = BoundedChannelFullMode.Wait,
+        });
+        var meter = meters.Create("ShopGpt.Messaging");
+        batchSize = meter.CreateHistogram<int>("shopgpt.messaging.batch_size", "{message}", "Messages committed per transaction",
+            advice: new InstrumentAdvice<int> { HistogramBucketBoundaries = [1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024] });
+        commitLatency = meter.CreateHistogram<double>("shopgpt.messaging.commit_duration", "s", "Time to commit one batch",
+            advice: new InstrumentAdvice<double> { HistogramBucketBoundaries = [0.0005, 0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1] });
+        commits = meter.CreateCounter<long>("shopgpt.messaging.messages_committed", "{message}", "Messages stored");
+        duplicates = meter.CreateCounter<long>("shopgpt.messaging.duplicates_absorbed", "{message}", "Resends answered with the original message");
+        meter.CreateObservableGauge("shopgpt.messaging.queue_depth", () => queue.Reader.Count, "{message}", "Sends waiting to be committed");
+    }
+
+    /// <summary>Stores the message (or finds the original for a repeated client id). Completes after commit.</summary>
+    public async Task<SendOutcome> SendAsync(NewMessage message, CancellationToken ct)
+    {
+        var p = new Pending(message);
+        if (!queue.Writer.TryWrite(p)) throw new ServiceUnavailableException("The write queue is full.");
+        // The caller may give up waiting, but the send stays queued: a retry with the same client id
+        // then finds the stored row, so nothing is half-done.
+        return await p.Completion.Task.WaitAsync(ct);
+    }
+
+    public override async Task StopAsync(CancellationToken cancellationToken)
+    {
+        // Graceful shutdown: accept no more, let the loop drain what was queued, then stop.
+        queue.Writer.TryComplete();
+        await base.StopAsync(cancellationToken);
+    }
+
+    protected override async Task ExecuteAsync(CancellationToken stoppingToken)
+    {
+        var batch = new List<Pending>(options.MaxBatch);
+        var reader = queue.Reader;
+        // The loop ends when the queue is completed and drained, not on the stopping token, so
+        // everything acknowledged as queued is committed or answered before the process exits.
+        while (await reader.WaitToReadAsync(CancellationToken.None))
+        {
+            while (batch.Count < options.MaxBatch && reader.TryRead(out var p)) batch.Add(p);
+            if (batch.Count < options.MaxBatch && options.MaxDelayMs > 0 && !stoppingToken.IsCancellationRequested)
+            {
+                using var linger = new CancellationTokenSource(TimeSpan.FromMilliseconds(options.MaxDelayMs));
+                try
+                {
+                    while (batch.Count < options.MaxBatch && await reader.WaitToReadAsync(linger.Token))
+                        while (batch.Count < options.MaxBatch && reader.TryRead(out var p)) batch.Add(p);
+                }
+                catch (OperationCanceledException) when (linger.IsCancellationRequested)
+                {
+                }
+            }
+            await CommitAsync(batch);
+            batch.Clear();
+        }
+    }
+
+    private async Task CommitAsync(List<Pending> batch)
+    {
+        var started = Stopwatch.GetTimestamp();
+        try
+        {
+            var results = await WriteAsync(batch, CancellationToken.None);
+            for (var i = 0; i < batch.Count; i++) batch[i].Completion.TrySetResult(results[i]);
+            commitLatency.Record(Stopwatch.GetElapsedTime(started).TotalSeconds);
+        }
+        catch (Exception e)
+        {
+            var failure = HttpBasics.IsUnavailable(e) ? new ServiceUnavailableException("The database is unavailable.", e) : e;
+            LogCommitFailed(log, batch.Count, e.GetType().Name, e);
+            foreach (var p in batch) p.Completion.TrySetException(failure);
+        }
+    }
+
+    private async Task<SendOutcome[]> WriteAsync(List<Pending> batch, CancellationToken ct)
+    {
+        var results = new SendOutcome[batch.Count];
+        var convKeys = batch.Select(p => (p.Message.UserId, p.Message.ConversationId)).Distinct().OrderBy(k => k.ConversationId).ToArray();
+
+        await using var conn = await db.OpenConnectionAsync(ct);
+        await using var tx = await conn.BeginTransactionAsync(ct);
+
+        // 1. Lock the conversations (ordered by id: two instances never deadlock) and read last_seq.
+        //    Ownership is part of the key, so another user's conversation is simply not found.
+        var lastSeq = new Dictionary<(Guid, Guid), long>();
+        await using (var cmd = new NpgsqlCommand(
+            """
+            select c.user_id, c.conversation_id, c.last_seq from conversations c
+            join unnest($1::uuid[], $2::uuid[]) as k(u, c2) on c.user_id = k.u and c.conversation_id = k.c2
+            order by c.conversation_id for update of c
+            """, conn, tx))
+        {
+            cmd.Parameters.AddWithValue(convKeys.Select(k => k.UserId).ToArray());
+            cmd.Parameters.AddWithValue(convKeys.Select(k => k.ConversationId).ToArray());
+            await using var r = await cmd.ExecuteReaderAsync(ct);
+            while (await r.ReadAsync(ct)) lastSeq[(r.GetGuid(0), r.GetGuid(1))] = r.GetInt64(2);
+        }
+
+        // 2. Client ids already stored (resends): answered with the original row.
+        var existing = new Dictionary<(Guid, string), Message>();
+        var withClientId = batch.Where(p => p.Message.ClientId is not null && lastSeq.ContainsKey((p.Message.UserId, p.Message.ConversationId))).ToArray();
+        if (withClientId.Length > 0)
+        {
+            await using var cmd = new NpgsqlCommand(
+                $"""
+                select {Message.Columns} from messages m
+                join unnest($1::uuid[], $2::uuid[], $3::text[]) as k(u, c, cl)
+                  on m.user_id = k.u and m.conversation_id = k.c and m.client_id = k.cl
+                """, conn, tx);
+            cmd.Parameters.AddWithValue(withClientId.Select(p => p.Message.UserId).ToArray());
+            cmd.Parameters.AddWithValue(withClientId.Select(p => p.Message.ConversationId).ToArray());
+            cmd.Parameters.AddWithValue(withClientId.Select(p => p.Message.ClientId!).ToArray());
+            await using var r = await cmd.ExecuteReaderAsync(ct);
+            while (await r.ReadAsync(ct))
+            {
+                var m = Message.Read(r);
+                existing[(m.ConversationId, m.ClientId!)] = m;
+            }
+        }
+
+        // 3. Assign seqs in arrival order; a client id repeated inside the batch maps to its first row.
+        var now = TruncateToMicros(DateTimeOffset.UtcNow);
+        var rows = new List<Message>(batch.Count);
+        var owners = new List<Guid>(batch.Count);
+        var products = new List<string?>(batch.Count);
+        for (var i = 0; i < batch.Count; i++)
+        {
+            var m = batch[i].Message;
+            if (!lastSeq.TryGetValue((m.UserId, m.ConversationId), out var seq))
+            {
+                results[i] = SendOutcome.NotFound;
+                continue;
+            }
+            if (m.ClientId is not null && existing.TryGetValue((m.ConversationId, m.ClientId), out var original))
+            {
+                results[i] = new SendOutcome(original, Duplicate: true);
+                continue;
+            }
+            seq++;
+            lastSeq[(m.UserId, m.ConversationId)] = seq;
+            var row = new Message(Guid.CreateVersion7(now), m.ConversationId, seq, m.Role, m.Text,
+                m.ProductsJson is null ? null : System.Text.Json.JsonDocument.Parse(m.ProductsJson).RootElement.Clone(),
+                now, m.ClientId, m.Status);
+            if (m.ClientId is not null) existing[(m.ConversationId, m.ClientId)] = row;
+            rows.Add(row);
+            owners.Add(m.UserId);
+            products.Add(m.ProductsJson);
+            results[i] = new SendOutcome(row, Duplicate: false);
+        }
+
+        if (rows.Count > 0)
+        {
+            // 4. One multi-row INSERT and one UPDATE for the whole batch, in one round trip.
+            var touched = rows.Select((r, i) => (Owner: owners[i], r.ConversationId)).Distinct().ToArray();
+            await using var write = new NpgsqlBatch(conn, tx)
+            {
+                BatchCommands =
+                {
+                    new("""
+                        insert into messages (user_id, conversation_id, seq, message_id, role, text, products, client_id, status, created_at)
+                        select u, c, s, id, role, text, p::jsonb, cl, st, $10
+                        from unnest($1::uuid[], $2::uuid[], $3::bigint[], $4::uuid[], $5::text[], $6::text[], $7::text[], $8::text[], $9::text[])
+                          as k(u, c, s, id, role, text, p, cl, st)
+                        """)
+                    {
+                        Parameters =
+                        {
+                            new() { Value = owners.ToArray() },
+                            new() { Value = rows.Select(r => r.ConversationId).ToArray() },
+                            new() { Value = rows.Select(r => r.Seq).ToArray() },
+                            new() { Value = rows.Select(r => r.Id).ToArray() },
+                            new() { Value = rows.Select(r => r.Role).ToArray() },
+                            new() { Value = rows.Select(r => r.Text).ToArray() },
+                            new() { Value = products.ToArray(), NpgsqlDbType = NpgsqlDbType.Array | NpgsqlDbType.Text },
+                            new() { Value = rows.Select(r => r.ClientId).ToArray(), NpgsqlDbType = NpgsqlDbType.Array | NpgsqlDbType.Text },
+                            new() { Value = rows.Select(r => r.Status).ToArray() },
+                            new() { Value = now },
+                        },
+                    },
+                    new("""
+                        update conversations c set last_seq = k.s, updated_at = greatest(c.updated_at, $4)
+                        from unnest($1::uuid[], $2::uuid[], $3::bigint[]) as k(u, c2, s)
+                        where c.user_id = k.u and c.conversation_id = k.c2
+                        """)
+                    {
+                        Parameters =
+                        {
+                            new() { Value = touched.Select(t => t.Owner).ToArray() },
+                            new() { Value = touched.Select(t => t.ConversationId).ToArray() },
+                            new() { Value = touched.Select(t => lastSeq[(t.Owner, t.ConversationId)]).ToArray() },
+                            new() { Value = now },
+                        },
+                    },
+                },
+            };
+            await write.ExecuteNonQueryAsync(ct);
+        }
+        await tx.CommitAsync(ct);
+
+        batchSize.Record(rows.Count);
+        commits.Add(rows.Count);
+        var dup = results.Count(r => r.Duplicate);
+        if (dup > 0) duplicates.Add(dup);
+        return results;
+    }
+
+    // PostgreSQL keeps microseconds; the row handed back must equal the row stored.
+    internal static DateTimeOffset TruncateToMicros(DateTimeOffset t) => new(t.UtcTicks - t.UtcTicks % 10, TimeSpan.Zero);
+
+    private sealed class Pending(NewMessage message)
+    {
+        public NewMessage Message { get; } = message;
+        public TaskCompletionSource<SendOutcome> Completion { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
+    }
+
+    [LoggerMessage(Level = LogLevel.Error, Message = "Committing a batch of {Count} messages failed ({ExceptionType})")]
+    private static partial void LogCommitFailed(ILogger logger, int count, string exceptionType, Exception e);
+}
+
+public static class MessagingSetup
+{
+    public static void AddMessaging(this WebApplicationBuilder builder)
+    {
+        builder.Services.AddOptions<MessagingOptions>().BindConfiguration("Messaging").ValidateDataAnnotations().ValidateOnStart();
+        builder.Services.AddSingleton<MessageBatcher>();
+        builder.Services.AddHostedService(sp => sp.GetRequiredService<MessageBatcher>());
+    }
+}
