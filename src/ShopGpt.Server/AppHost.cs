@@ -24,14 +24,19 @@ public static class AppHost
         builder.AddConversations();
         builder.AddMessaging();
         builder.AddHealth();
+        builder.AddMetrics();
 
         var app = builder.Build();
 
+        app.UseSecurityHeaders();
         app.UseHttpBasics();
+        app.UseDefaultFiles();
+        app.UseStaticFiles();
         app.UseAuthentication();
         app.UseAuthorization();
 
         app.MapHealth();
+        app.MapMetrics();
         app.MapAccounts();
         app.MapConversations();
         return app;

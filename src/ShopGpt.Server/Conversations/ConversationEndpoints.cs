@@ -135,12 +135,12 @@ public static class ConversationEndpoints
         return TypedResults.Ok(new Page<Message>(page, next));
     }
 
-    private static async Task<IResult> SendAsync(ClaimsPrincipal user, MessageBatcher batcher,
+    private static async Task<IResult> SendAsync(ClaimsPrincipal user, MessageService messages,
         Microsoft.Extensions.Options.IOptions<MessagingOptions> options, Guid id, SendMessageRequest? body, CancellationToken ct)
     {
         if (SendValidation.Check(body?.Text, body?.ClientId, options.Value) is { } problem)
             return ApiProblem.BadRequest(problem.Code, problem.Message);
-        var outcome = await batcher.SendAsync(new NewMessage(user.UserId(), id, "user", body!.Text!, body.ClientId), ct);
+        var outcome = await messages.SendUserMessageAsync(user.UserId(), id, body!.Text!, body.ClientId!, ct);
         if (!outcome.Found) return ApiProblem.NotFound();
         return outcome.Duplicate ? TypedResults.Ok(outcome.Message) : TypedResults.Created($"/api/conversations/{id}/messages", outcome.Message);
     }

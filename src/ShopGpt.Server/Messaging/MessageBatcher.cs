@@ -2,6 +2,7 @@ using System.ComponentModel.DataAnnotations;
 using System.Diagnostics;
 using System.Diagnostics.Metrics;
 using System.Threading.Channels;
+using Microsoft.Extensions.DependencyInjection.Extensions;
 using Microsoft.Extensions.Options;
 using Npgsql;
 using NpgsqlTypes;
@@ -268,6 +269,22 @@ public sealed partial class MessageBatcher : BackgroundService
     private static partial void LogCommitFailed(ILogger logger, int count, string exceptionType, Exception e);
 }
 
+internal sealed class NoFollowers : IConversationEvents
+{
+    public void Publish(ConversationEvent e)
+    {
+    }
+}
+
+internal sealed class NoAssistant : IAssistantTurns
+{
+    public void Start(Guid ownerId, Message userMessage)
+    {
+    }
+
+    public bool Stop(Guid ownerId, Guid conversationId) => false;
+}
+
 public static class MessagingSetup
 {
     public static void AddMessaging(this WebApplicationBuilder builder)
@@ -275,5 +292,9 @@ public static class MessagingSetup
         builder.Services.AddOptions<MessagingOptions>().BindConfiguration("Messaging").ValidateDataAnnotations().ValidateOnStart();
         builder.Services.AddSingleton<MessageBatcher>();
         builder.Services.AddHostedService(sp => sp.GetRequiredService<MessageBatcher>());
+        builder.Services.AddSingleton<MessageService>();
+        // Stand-ins until the Realtime and Assistant features register theirs (TryAdd: theirs win).
+        builder.Services.TryAddSingleton<IConversationEvents, NoFollowers>();
+        builder.Services.TryAddSingleton<IAssistantTurns, NoAssistant>();
     }
 }
