@@ -52,7 +52,6 @@ function startApp() {
   const sidebar = mountSidebar({ api, onNavigate: layout.close });
   const chat = mountChat({ api, socket, sidebar });
 
-  socket.on('unauthorized', () => {});
   socket.on('state', async ({ state }) => {
     // 4001 / ticket 401: is the session itself gone? Then sign in again; else wait for the user.
     if (state === 'unauthorized') {

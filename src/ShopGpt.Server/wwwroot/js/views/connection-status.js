@@ -58,7 +58,7 @@ export function mountConnectionStatus(socket) {
         ['Backoff step', s.attempt],
         ['Connection', s.connectionId ?? '—'],
       ];
-      list.replaceChildren(...rows.flatMap(([k, v]) => [h('dt', {}, k), h('dd', {}, String(v))]));
+      list.replaceChildren(...rows.map(([k, v]) => h('div', { class: 'debug-item' }, h('dt', {}, k), h('dd', {}, String(v)))));
     }
     // A countdown needs a clock; everything else is event driven.
     const needsTick = s.state === 'reconnecting' || !panel.hidden;
