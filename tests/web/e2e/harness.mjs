@@ -145,6 +145,9 @@ export function restClient(base) {
     return data;
   };
   return {
+    get token() {
+      return token;
+    },
     setToken: (t) => (token = t),
     get: (p) => call('GET', p),
     post: (p, b) => call('POST', p, b),
