@@ -74,11 +74,27 @@ export function mountChat({ api, socket, sidebar }) {
     return status === 'stopped' ? 'Stopped' : status === 'failed' ? 'The answer could not be completed.' : '';
   }
 
-  /** Keeps the view pinned to the newest message only if the reader was already there. */
+  // Follow the newest message only while the reader is at the bottom; someone scrolled up to
+  // read must not be yanked down by a streaming answer.
+  const nearBottom = () => box.scrollHeight - box.scrollTop - box.clientHeight < 80;
+  let stick = true;
+  box.addEventListener('scroll', () => (stick = nearBottom()), { passive: true });
+  // Images loading, a rotated phone or a resized window change heights without any message
+  // event: keep the bottom in view in those cases too.
+  new ResizeObserver(() => {
+    if (stick) box.scrollTop = box.scrollHeight;
+  }).observe(list);
+  new ResizeObserver(() => {
+    if (stick) box.scrollTop = box.scrollHeight;
+  }).observe(box);
+
   function keepingScroll(fn) {
-    const atBottom = box.scrollHeight - box.scrollTop - box.clientHeight < 80;
+    const atBottom = stick || nearBottom();
     fn();
-    if (atBottom) box.scrollTop = box.scrollHeight;
+    if (atBottom) {
+      box.scrollTop = box.scrollHeight;
+      stick = true;
+    }
   }
 
   /** Orders by seq; elements without a seq (queued, streaming) stay at the end. */
@@ -125,6 +141,11 @@ export function mountChat({ api, socket, sidebar }) {
     refreshChrome();
   }
 
+  function toBottom() {
+    box.scrollTop = box.scrollHeight;
+    stick = true;
+  }
+
   function addPending(entry) {
     if (pendingEls.has(entry.ref)) return;
     const el = messageEl('user');
@@ -163,6 +184,7 @@ export function mountChat({ api, socket, sidebar }) {
     streams.clear();
     finished.clear();
     list.replaceChildren();
+    stick = true;
     olderCursor = null;
     olderBtn.hidden = true;
   }
@@ -313,7 +335,7 @@ export function mountChat({ api, socket, sidebar }) {
       const maxSeq = page.items.reduce((m, x) => Math.max(m, x.seq ?? 0), 0);
       socket.follow(id, Math.max(maxSeq, 0));
       for (const entry of socket.pending(id)) addPending(entry);
-      box.scrollTop = box.scrollHeight;
+      toBottom();
     } catch (e) {
       if (gen !== loadGen) return;
       showLoadError(e);
@@ -338,7 +360,7 @@ export function mountChat({ api, socket, sidebar }) {
       conv = c;
       setHeader();
       showPage(page, true);
-      box.scrollTop = box.scrollHeight;
+      toBottom();
     } catch (e) {
       if (gen !== loadGen) return;
       showLoadError(e);
@@ -420,8 +442,8 @@ export function mountChat({ api, socket, sidebar }) {
       return;
     }
     input.value = '';
-    keepingScroll(() => addPending(entry));
-    box.scrollTop = box.scrollHeight;
+    addPending(entry);
+    toBottom(); // your own message always brings you down to it
   }
 
   composer.addEventListener('submit', (e) => {
