@@ -371,3 +371,37 @@ test('hello adopts a shorter heartbeat from the server', async () => {
   await clock.advance(10_000);
   assert.equal(ws.framesOfType('ping').length, 1);
 });
+
+test('a handshake that never completes is abandoned and retried', async () => {
+  const { sock, clock, sockets } = setup({ options: { connectTimeoutMs: 15_000 } });
+  sock.start();
+  await clock.advance(0);
+  assert.equal(sockets.length, 1);
+  await clock.advance(15_000);
+  assert.equal(sockets[0].closedBy?.code, 1000);
+  assert.equal(sock.state, 'reconnecting');
+  await clock.advance(sock.nextRetryAt - clock.now());
+  assert.equal(sockets.length, 2);
+});
+
+test('start is idempotent: one connection per instance', async () => {
+  const { sock, clock, sockets } = setup();
+  sock.start();
+  sock.start();
+  await clock.advance(0);
+  sock.start();
+  assert.equal(sockets.length, 1);
+});
+
+test('two tabs over one storage share the outbox; an ack in one clears it for both', async () => {
+  const storage = new MemoryStorage();
+  const a = setup({ storage, makeRef: () => 'ra' });
+  const b = setup({ storage, makeRef: () => 'rb' });
+  a.sock.send('c1', 'from a');
+  b.sock.reloadQueue();
+  assert.deepEqual(b.sock.queue.map((e) => e.ref), ['ra']);
+  const ws = await b.connect();
+  ws.receive({ t: 'ack', ref: 'ra', id: 'x', seq: 1 });
+  a.sock.reloadQueue();
+  assert.equal(a.sock.queue.length, 0);
+});

@@ -125,3 +125,89 @@ test('two tabs of one user see each other\'s messages live', { skip, timeout: 60
   await second.close();
   assert.deepEqual(errors, []);
 });
+
+test('rename, pin, share with a read-only link, search, archive and delete', { skip, timeout: 60_000 }, async () => {
+  const cid = /#\/c\/([0-9a-f-]{36})$/.exec(page.url())[1];
+  const item = () => page.locator(`#conv-list a[href="#/c/${cid}"]`);
+
+  await page.click('#more-menu summary');
+  await page.click('#rename-btn');
+  await page.fill('#rename-input', 'Phone cases');
+  await page.press('#rename-input', 'Enter');
+  await page.waitForFunction(() => document.querySelector('#chat-title').textContent === 'Phone cases');
+  assert.match(await item().innerText(), /Phone cases/);
+
+  await page.click('#more-menu summary');
+  await page.click('#pin-btn');
+  await page.waitForSelector('#conv-list .group-label');
+  assert.match(await page.locator('#conv-list .group-label').first().innerText(), /pinned/i);
+
+  await page.click('#share-btn');
+  await page.check('#share-toggle');
+  await page.waitForSelector('#share-link-row:not([hidden])');
+  const link = await page.inputValue('#share-link');
+  assert.match(link, new RegExp(`#/shared/${cid}$`));
+  assert.ok(!/token/i.test(link));
+  await screenshot(page, 'stub-share');
+  const reader = await browser.context.newPage();
+  await reader.goto(link);
+  await reader.waitForSelector('#readonly-banner:not([hidden])');
+  await reader.waitForSelector('.msg-user');
+  assert.ok(await reader.locator('#composer').isHidden(), 'a shared view cannot be written to');
+  await screenshot(reader, 'stub-shared-view');
+  await reader.close();
+
+  await page.fill('#search-input', 'iPhone');
+  await page.waitForFunction(() => !/Searching/.test(document.querySelector('#search-status').textContent) && document.querySelector('#search-status').textContent !== '');
+  const status = await page.locator('#search-status').innerText();
+  assert.match(status, /result|not available|No messages/);
+  await screenshot(page, 'stub-search');
+  await page.press('#search-input', 'Escape');
+
+  await page.click('#more-menu summary');
+  await page.click('#archive-btn');
+  await item().waitFor({ state: 'detached' });
+  await page.click('#tab-archived');
+  await item().waitFor();
+  await page.click('#tab-chats');
+
+  page.once('dialog', (d) => d.accept());
+  await page.click('#more-menu summary');
+  await page.click('#delete-btn');
+  await page.waitForURL(/#\/$/);
+  const r = await page.evaluate(async (id) => {
+    const s = JSON.parse(localStorage.getItem('shopgpt.session'));
+    return (await fetch(`/api/conversations/${id}`, { headers: { authorization: `Bearer ${s.token}` } })).status;
+  }, cid);
+  assert.equal(r, 404, 'deleted on the server');
+  assert.deepEqual(errors, []);
+});
+
+test('sign up, sign out and sign in again with the keyboard', { skip, timeout: 60_000 }, async () => {
+  const p = await browser.context.newPage();
+  await p.goto(stub.url + '/');
+  await p.evaluate(() => localStorage.removeItem('shopgpt.session'));
+  await p.reload();
+  await p.waitForSelector('#guest-btn');
+  const email = `shopper-${Date.now()}@example.com`;
+  await p.click('#mode-register');
+  await p.fill('#auth-name', 'Sam');
+  await p.fill('#auth-email', email);
+  await p.fill('#auth-password', 'short');
+  await p.press('#auth-password', 'Enter');
+  assert.match(await p.locator('#auth-error').innerText(), /8 characters/);
+  await p.fill('#auth-password', 'correct horse battery');
+  await p.press('#auth-password', 'Enter');
+  await p.waitForSelector('#app:not([hidden])');
+  await p.click('#signout-btn');
+  await p.waitForSelector('#auth:not([hidden])');
+  assert.equal(await p.evaluate(() => localStorage.getItem('shopgpt.session')), null);
+  await p.fill('#auth-email', email);
+  await p.fill('#auth-password', 'wrong password');
+  await p.press('#auth-password', 'Enter');
+  await p.waitForFunction(() => /wrong/.test(document.querySelector('#auth-error').textContent));
+  await p.fill('#auth-password', 'correct horse battery');
+  await p.keyboard.press('Enter');
+  await p.waitForSelector('#app:not([hidden])');
+  await p.close();
+});

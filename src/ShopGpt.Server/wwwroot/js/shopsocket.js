@@ -82,6 +82,7 @@ export class ShopSocket {
     this.baseDelayMs = o.baseDelayMs ?? 500;
     this.maxDelayMs = o.maxDelayMs ?? 30_000;
     this.stableAfterMs = o.stableAfterMs ?? 10_000;
+    this.connectTimeoutMs = o.connectTimeoutMs ?? 15_000;
     this.heartbeatMs = o.heartbeatMs ?? 30_000;
     this.deadAfterBeats = o.deadAfterBeats ?? 2;
     this.queueLimit = o.queueLimit ?? 100;
@@ -101,7 +102,7 @@ export class ShopSocket {
     this.tokens = this.burst;
     this.tokensAt = this.timers.now();
     this.listeners = new Map();
-    this.timer = { retry: null, heartbeat: null, dead: null, stable: null, pump: null };
+    this.timer = { retry: null, connect: null, heartbeat: null, dead: null, stable: null, pump: null };
     this.online = true;
     this.connecting = false;
     this.gen = 0; // bumped by stop/reconnect so an in-flight ticket fetch knows it is stale
@@ -234,10 +235,18 @@ export class ShopSocket {
     ws.onmessage = (ev) => this.#onMessage(ws, ev);
     ws.onerror = () => {}; // always followed by close; close carries the code
     ws.onclose = (ev) => this.#onClose(ws, ev?.code ?? CloseCodes.abnormal, ev?.reason ?? '', ev);
+    // A handshake lost in a black hole may take minutes to fail on its own; give up sooner.
+    this.timer.connect = this.timers.setTimeout(() => {
+      this.timer.connect = null;
+      if (ws !== this.ws || ws.readyState === OPEN) return;
+      this.#dropSocket(CloseCodes.abnormal, 'connect timeout');
+      this.#afterClose(CloseCodes.abnormal, 'connect timeout');
+    }, this.connectTimeoutMs);
   }
 
   #onOpen(ws) {
     if (ws !== this.ws) return;
+    this.#clearTimer('connect');
     if (this.metrics.connects > 0) this.metrics.reconnects++;
     this.metrics.connects++;
     this.metrics.lastFrameAt = this.timers.now();
@@ -331,6 +340,7 @@ export class ShopSocket {
   }
 
   #afterClose(code, reason) {
+    this.#clearTimer('connect');
     this.#clearTimer('heartbeat');
     this.#clearTimer('dead');
     this.#clearTimer('stable');
