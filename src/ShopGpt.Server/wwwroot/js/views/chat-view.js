@@ -269,6 +269,29 @@ export function mountChat({ api, socket, sidebar }) {
     else if (e.code !== 'not_found' || mode === 'own') showError(e.message || `Server error: ${e.code}`);
   });
 
+  // The server replays at most 500 missed messages on `sub`; `subscribed` with complete=false
+  // (docs/protocol.md) means more were missed: page the rest in over REST.
+  socket.on('subscribed', async (f) => {
+    if (f.complete !== false || mode !== 'own' || f.cid !== cid) return;
+    const gen = loadGen;
+    try {
+      for (;;) {
+        const after = socket.followed.get(cid) ?? 0;
+        const page = await api.get(`/api/conversations/${enc(cid)}/messages?afterSeq=${after}&limit=500`);
+        if (gen !== loadGen) return;
+        keepingScroll(() => {
+          for (const m of page.items) {
+            upsertMessage(m);
+            socket.noteSeq(cid, m.seq);
+          }
+        });
+        if (page.items.length < 500) return;
+      }
+    } catch (e) {
+      showError(`Some messages could not be loaded: ${e.message}`);
+    }
+  });
+
   socket.on('error', (e) => showError(e.message));
   socket.on('state', labelPending);
 
