@@ -43,7 +43,11 @@ public static class DataSetup
                 CancellationTimeout = 2000,
             };
             if (string.IsNullOrEmpty(csb.ApplicationName)) csb.ApplicationName = "shopgpt";
-            var dsb = new NpgsqlDataSourceBuilder(csb.ConnectionString);
+            var dsb = new NpgsqlDataSourceBuilder(csb.ConnectionString)
+            {
+                // Npgsql labels its pool metrics with this name; the default is the connection string.
+                Name = "shopgpt",
+            };
             dsb.UseLoggerFactory(sp.GetRequiredService<ILoggerFactory>());
             return dsb.Build();
         });
