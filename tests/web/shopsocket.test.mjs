@@ -405,3 +405,13 @@ test('two tabs over one storage share the outbox; an ack in one clears it for bo
   a.sock.reloadQueue();
   assert.equal(a.sock.queue.length, 0);
 });
+
+test('network changes do not revive a socket halted by 4001', async () => {
+  const { sock, connect, sockets } = setup();
+  (await connect()).serverClose(4001);
+  sock.setOnline(false);
+  sock.setOnline(true);
+  await settle();
+  assert.equal(sock.state, 'unauthorized');
+  assert.equal(sockets.length, 1);
+});

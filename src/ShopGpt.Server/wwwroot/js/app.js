@@ -72,6 +72,11 @@ function startApp() {
   addEventListener('online', () => socket.setOnline(true));
   addEventListener('offline', () => socket.setOnline(false));
   socket.setOnline(navigator.onLine !== false);
+  // Back to a tab that waits out a long backoff: the person is looking now, try at once.
+  document.addEventListener('visibilitychange', () => {
+    const s = socket.snapshot();
+    if (document.visibilityState === 'visible' && s.state === 'reconnecting' && s.nextRetryAt - Date.now() > 2000) socket.reconnect();
+  });
   // Another tab changed the shared outbox: show the right count.
   addEventListener('storage', (e) => {
     if (e.key === outboxKey(session?.userId)) socket.reloadQueue();
