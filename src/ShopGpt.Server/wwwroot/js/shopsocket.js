@@ -319,6 +319,9 @@ export class ShopSocket {
   }
 
   #onErrFrame(f) {
+    // A sub for a conversation that is gone (deleted in another tab): stop resuming it, or
+    // every reconnect would ask again.
+    if (!f.ref && f.cid && f.code === 'not_found') this.followed.delete(f.cid);
     if (!f.ref) return;
     const entry = this.queue.find((e) => e.ref === f.ref);
     if (!entry) return;
