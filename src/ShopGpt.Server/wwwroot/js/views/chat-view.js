@@ -133,11 +133,9 @@ export function mountChat({ api, socket, sidebar }) {
     }
     setBody(el, m.role, m.text ?? '');
     setProducts(el, m.products);
-    setMeta(el, statusText(m.status), m.status === 'complete' ? '' : m.status);
-    if (typeof m.seq === 'number' && el.dataset.seq !== String(m.seq)) {
-      el.dataset.seq = String(m.seq);
-      place(el, m.seq);
-    } else place(el, m.seq);
+    setMeta(el, statusText(m.status), m.status && m.status !== 'complete' ? m.status : '');
+    if (typeof m.seq === 'number') el.dataset.seq = String(m.seq);
+    place(el, m.seq);
     refreshChrome();
   }
 
@@ -244,7 +242,7 @@ export function mountChat({ api, socket, sidebar }) {
       streams.delete(d.id);
       keepingScroll(() => {
         setBody(s.el, 'assistant', s.text);
-        setMeta(s.el, statusText(d.status), d.status === 'complete' ? '' : d.status);
+        setMeta(s.el, statusText(d.status), d.status && d.status !== 'complete' ? d.status : '');
         s.el.removeAttribute('aria-busy');
         if (typeof d.seq === 'number') {
           s.el.dataset.seq = String(d.seq);
