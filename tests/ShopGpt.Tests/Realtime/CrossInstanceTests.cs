@@ -1,4 +1,5 @@
 using System.Net.WebSockets;
+using ShopGpt.Server.Messaging;
 using ShopGpt.Server.Realtime;
 using ShopGpt.Tests.Infrastructure;
 
@@ -166,6 +167,16 @@ public sealed class CrossInstanceTests(RealtimePair pair)
 
         Assert.Equal(Enumerable.Range(6, 100).Select(i => (long)i), back.MsgSeqs(cid));
         Assert.All(back.Frames.Where(f => WsClient.Type(f) == "msg"), m => Assert.Equal($"m{m.GetProperty("seq").GetInt64()}", m.GetProperty("text").GetString()));
+
+        // A publication that arrives after the replay already carried its message is not delivered again.
+        var stored = await other.GetFromJsonAsync<JsonElement>($"/api/conversations/{cid}/messages?afterSeq=29&limit=1");
+        var late = stored.GetProperty("items")[0].Deserialize<Message>(JsonSerializerOptions.Web)!;
+        var events = pair.B.Services.GetRequiredService<IConversationEvents>();
+        events.Publish(new MessageStored(user.Id, late));
+        var marker = Guid.NewGuid();
+        events.Publish(new AssistantDelta(user.Id, cid, marker, "marker"));
+        await back.WaitForAsync(f => WsClient.Type(f) == "delta" && f.GetProperty("id").GetGuid() == marker);
+        Assert.Equal(Enumerable.Range(6, 100).Select(i => (long)i), back.MsgSeqs(cid));
     }
 
     [Fact]
