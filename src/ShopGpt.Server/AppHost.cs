@@ -4,6 +4,7 @@ using ShopGpt.Server.Data;
 using ShopGpt.Server.Http;
 using ShopGpt.Server.Messaging;
 using ShopGpt.Server.Observability;
+using ShopGpt.Server.Realtime;
 
 namespace ShopGpt.Server;
 
@@ -24,6 +25,7 @@ public static class AppHost
         builder.AddAccounts();
         builder.AddConversations();
         builder.AddMessaging();
+        builder.AddRealtime();
         builder.AddHealth();
         builder.AddMetrics();
 
@@ -42,6 +44,7 @@ public static class AppHost
         app.MapMetrics();
         app.MapAccounts();
         app.MapConversations();
+        app.MapRealtime();
         return app;
     }
 
