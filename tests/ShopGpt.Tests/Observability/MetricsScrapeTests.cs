@@ -25,18 +25,7 @@ public static partial class Scrape
     public static partial Regex Label();
 }
 
-/// <summary>
-/// OpenTelemetry's meter listener is process-wide: every in-process instance's meters reach
-/// every instance's exporter. Metric assertions therefore run in a collection of their own,
-/// which xunit runs alone after the parallel ones, with exactly one instance alive.
-/// </summary>
-[CollectionDefinition(Name, DisableParallelization = true)]
-public sealed class IsolatedMetricsCollection : ICollectionFixture<AppFixture>
-{
-    public const string Name = "isolated-metrics";
-}
-
-[Collection(IsolatedMetricsCollection.Name)]
+[Collection(IsolatedCollection.Name)]
 public sealed partial class MetricsScrapeTests(AppFixture fx)
 {
     [Fact]
