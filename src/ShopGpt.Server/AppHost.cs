@@ -39,6 +39,7 @@ public static class AppHost
         app.MapMetrics();
         app.MapAccounts();
         app.MapConversations();
+        app.MapMessageSearch();
         return app;
     }
 
