@@ -19,6 +19,7 @@ public static class AppHost
             o.SerializerOptions.TypeInfoResolverChain.Insert(0, Http.ApiJsonContext.Default));
 
         builder.AddHttpBasics();
+        builder.AddRateLimits();
         builder.AddData();
         builder.AddAccounts();
         builder.AddConversations();
@@ -28,12 +29,14 @@ public static class AppHost
 
         var app = builder.Build();
 
+        app.UseForwardedHeaders();
         app.UseSecurityHeaders();
         app.UseHttpBasics();
         app.UseDefaultFiles();
         app.UseStaticFiles();
         app.UseAuthentication();
         app.UseAuthorization();
+        app.UseRateLimits();
 
         app.MapHealth();
         app.MapMetrics();

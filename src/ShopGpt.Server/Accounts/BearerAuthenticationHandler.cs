@@ -10,7 +10,8 @@ public sealed class BearerAuthenticationHandler(
     IOptionsMonitor<AuthenticationSchemeOptions> options,
     ILoggerFactory logger,
     UrlEncoder encoder,
-    SessionStore sessions)
+    SessionStore sessions,
+    AccountMetrics metrics)
     : AuthenticationHandler<AuthenticationSchemeOptions>(options, logger, encoder)
 {
     public const string SchemeName = "Bearer";
@@ -21,10 +22,17 @@ public sealed class BearerAuthenticationHandler(
         string? header = Request.Headers.Authorization;
         if (header is null || !header.StartsWith("Bearer ", StringComparison.OrdinalIgnoreCase)) return AuthenticateResult.NoResult();
         if (!SessionToken.TryParse(header["Bearer ".Length..].Trim(), out var userId, out var hash))
+        {
+            metrics.AuthFailed("malformed");
             return AuthenticateResult.Fail("malformed token");
+        }
 
         var session = await sessions.FindAsync(userId, hash, Context.RequestAborted);
-        if (session is null) return AuthenticateResult.Fail("unknown or expired token");
+        if (session is null)
+        {
+            metrics.AuthFailed("unknown");
+            return AuthenticateResult.Fail("unknown or expired token");
+        }
         await sessions.TouchAsync(session, hash, Context.RequestAborted);
 
         Context.Items[TokenHashItem] = hash;

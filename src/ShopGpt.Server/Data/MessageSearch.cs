@@ -23,7 +23,7 @@ public static class MessageSearch
         $"select {Message.Columns} from messages where user_id = $1 and text ilike $2 order by created_at desc, seq desc limit $3";
 
     public static void MapMessageSearch(this IEndpointRouteBuilder app) =>
-        app.MapGet("/api/search/messages", SearchAsync).RequireAuthorization();
+        app.MapGet("/api/search/messages", SearchAsync).RequireAuthorization().RequireRateLimiting(RateLimiting.UserPolicy);
 
     /// <summary>The ILIKE pattern matching <paramref name="q"/> literally: \, % and _ are escaped (backslash is ILIKE's default escape).</summary>
     public static string ContainsPattern(string q)

@@ -32,6 +32,10 @@ public sealed class TestApp : IAsyncDisposable
             ["Database:MaxPoolSize"] = "40",
             ["Accounts:PasswordIterations"] = "1000",
             ["Logging:LogLevel:Default"] = "Warning",
+            // Tests create many users from one IP; the rate-limit tests set their own low limits.
+            ["RateLimits:AuthPerIpPerMinute"] = "1000000",
+            ["RateLimits:PerUserPerSecond"] = "1000000",
+            ["RateLimits:PerUserBurst"] = "1000000",
         };
         if (settings is not null)
             foreach (var (k, v) in settings) config[k] = v;
