@@ -45,6 +45,7 @@ public static class AppHost
         app.MapAccounts();
         app.MapConversations();
         app.MapRealtime();
+        app.MapMessageSearch();
         return app;
     }
 

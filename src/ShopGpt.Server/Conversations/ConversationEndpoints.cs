@@ -26,6 +26,7 @@ public static class ConversationEndpoints
         var g = app.MapGroup("/api/conversations").RequireAuthorization().RequireRateLimiting(Http.RateLimiting.UserPolicy);
         g.MapGet("/", ListAsync);
         g.MapPost("/", CreateAsync);
+        g.MapGet("/popular", Data.PopularConversations.GetAsync);   // literal segment: never taken for {id:guid}
         g.MapGet("/{id:guid}", GetAsync);
         g.MapPatch("/{id:guid}", PatchAsync);
         g.MapDelete("/{id:guid}", DeleteAsync);
