@@ -1,4 +1,5 @@
 using ShopGpt.Server.Accounts;
+using ShopGpt.Server.Caching;
 using ShopGpt.Server.Conversations;
 using ShopGpt.Server.Data;
 using ShopGpt.Server.Http;
@@ -20,6 +21,7 @@ public static class AppHost
 
         builder.AddHttpBasics();
         builder.AddData();
+        builder.AddCaching();
         builder.AddAccounts();
         builder.AddConversations();
         builder.AddMessaging();
@@ -39,6 +41,7 @@ public static class AppHost
         app.MapMetrics();
         app.MapAccounts();
         app.MapConversations();
+        app.MapCaching();
         return app;
     }
 
