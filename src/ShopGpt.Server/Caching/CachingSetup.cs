@@ -59,6 +59,8 @@ public static class CachingSetup
                 o.DistributedCacheCircuitBreakerDuration = c.CircuitBreakerDuration;
                 o.BackplaneCircuitBreakerDuration = c.CircuitBreakerDuration;
                 o.EnableAutoRecovery = true;
+                // A new instance is subscribed before it serves, so it never misses an invalidation.
+                o.WaitForInitialBackplaneSubscribe = true;
                 o.CacheKeyPrefix = "shopgpt:";
             })
             .WithSerializer(sp => new FusionCacheSystemTextJsonSerializer(SerializerOptions(sp)));

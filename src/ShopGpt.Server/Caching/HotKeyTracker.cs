@@ -46,6 +46,12 @@ public sealed class HotKeyTracker
     }
 
     /// <summary>Counts one access and says whether the key is now hot.</summary>
+    /// <summary>Slots allocated by both halves' key indexes.</summary>
+    internal int IndexCapacity
+    {
+        get { lock (gate) return current.IndexCapacity + previous.IndexCapacity; }
+    }
+
     public bool Record(string key)
     {
         lock (gate)

@@ -162,8 +162,17 @@ public sealed partial class ShopCache
         {
             try
             {
-                var made = await ComputeAsync(factory, policy, hot, CancellationToken.None);
-                await cache.SetAsync(key, made, EntryOptions(policy, hot));
+                // Through GetOrSet with reads skipped: the factory runs under FusionCache's per-key
+                // memory and distributed locks, so it never overlaps an eager refresh or a miss.
+                var o = EntryOptions(policy, hot);
+                o.SkipMemoryCacheRead = true;
+                o.SkipDistributedCacheRead = true;
+                await cache.GetOrSetAsync<Cached<T>>(key, async (ctx, token) =>
+                {
+                    var made = await ComputeAsync(factory, policy, hot, token);
+                    Adapt(ctx.Options, policy, hot);
+                    return made;
+                }, o);
             }
             catch (Exception e)
             {

@@ -69,6 +69,9 @@ public sealed class SpaceSaving
         for (var i = 0; i < size; i++) yield return (keys[i]!, counts[i], errors[i]);
     }
 
+    /// <summary>Slots allocated by the key index (it never grows past the capacity it was made with).</summary>
+    internal int IndexCapacity => slot.EnsureCapacity(0);
+
     public void Clear()
     {
         Array.Clear(keys);
