@@ -84,7 +84,8 @@ public static class CachingSetup
         var resolvers = new List<IJsonTypeInfoResolver> { CacheJsonContext.Default };
         resolvers.AddRange(sp.GetServices<IJsonTypeInfoResolver>());
         resolvers.Add(new DefaultJsonTypeInfoResolver());
-        return new JsonSerializerOptions { TypeInfoResolver = JsonTypeInfoResolver.Combine([.. resolvers]) };
+        // IncludeFields: FusionCache's wire format has value tuples, which System.Text.Json only writes with fields on.
+        return new JsonSerializerOptions { TypeInfoResolver = JsonTypeInfoResolver.Combine([.. resolvers]), IncludeFields = true };
     }
 
     public static void MapCaching(this IEndpointRouteBuilder app)
