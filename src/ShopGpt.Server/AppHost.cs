@@ -1,4 +1,5 @@
 using ShopGpt.Server.Accounts;
+using ShopGpt.Server.Caching;
 using ShopGpt.Server.Conversations;
 using ShopGpt.Server.Data;
 using ShopGpt.Server.Http;
@@ -22,6 +23,7 @@ public static class AppHost
         builder.AddHttpBasics();
         builder.AddRateLimits();
         builder.AddData();
+        builder.AddCaching();
         builder.AddAccounts();
         builder.AddConversations();
         builder.AddMessaging();
@@ -46,6 +48,7 @@ public static class AppHost
         app.MapConversations();
         app.MapRealtime();
         app.MapMessageSearch();
+        app.MapCaching();
         return app;
     }
 
