@@ -22,7 +22,7 @@ public sealed class TestApp : IAsyncDisposable
 
     public IServiceProvider Services => App.Services;
 
-    public static async Task<TestApp> StartAsync(IDictionary<string, string?>? settings = null)
+    public static async Task<TestApp> StartAsync(IDictionary<string, string?>? settings = null, Action<IServiceCollection>? overrides = null)
     {
         var config = new Dictionary<string, string?>
         {
@@ -40,7 +40,7 @@ public sealed class TestApp : IAsyncDisposable
         {
             b.Configuration.AddInMemoryCollection(config);
             b.WebHost.UseUrls("http://127.0.0.1:0");
-        });
+        }, overrides);
         await AppHost.PrepareAsync(app);
         await app.StartAsync();
         var address = app.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()!.Addresses.First();
