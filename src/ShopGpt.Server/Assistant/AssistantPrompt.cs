@@ -53,10 +53,10 @@ public static class AssistantPrompt
     public static AIFunction SearchTool(ProductSearch search, Action<IReadOnlyList<Product>> found) =>
         AIFunctionFactory.Create(
             async ([Description("What the shopper is looking for, in words; may include a budget such as 'under $50'")] string query,
-                [Description("Lowest price in dollars, if the shopper gave one")] decimal? minPrice,
-                [Description("Highest price in dollars, if the shopper gave one")] decimal? maxPrice,
-                [Description("Brand to restrict to, if the shopper asked for one")] string? brand,
-                CancellationToken ct) =>
+                [Description("Lowest price in dollars, if the shopper gave one")] decimal? minPrice = null,
+                [Description("Highest price in dollars, if the shopper gave one")] decimal? maxPrice = null,
+                [Description("Brand to restrict to, if the shopper asked for one")] string? brand = null,
+                CancellationToken ct = default) =>
             {
                 var outcome = await search.SearchAsync(new SearchQuery(query, minPrice, maxPrice, brand, null, 8), ct);
                 found(outcome.Items);

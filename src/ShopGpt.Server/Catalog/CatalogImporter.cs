@@ -132,21 +132,35 @@ public sealed partial class CatalogImporter(NpgsqlDataSource db, EmbeddingModel 
         return result;
     }
 
-    /// <summary>Imports <see cref="CatalogOptions.SeedPath"/> when the catalog is empty (first start).</summary>
+    /// <summary>
+    /// Imports <see cref="CatalogOptions.SeedPath"/> when the catalog is empty (first start). An
+    /// advisory lock makes instances starting together seed once: the others wait, then find rows.
+    /// </summary>
     public async Task SeedIfEmptyAsync(CancellationToken ct)
     {
         var path = options.Value.SeedPath;
-        await using (var cmd = db.CreateCommand("select exists (select 1 from products)"))
+        await using var conn = await db.OpenConnectionAsync(ct);
+        await using (var lockCmd = new NpgsqlCommand("select pg_advisory_lock(4000400)", conn))
+            await lockCmd.ExecuteNonQueryAsync(ct);
+        try
         {
-            if ((bool)(await cmd.ExecuteScalarAsync(ct))!) return;
+            await using (var cmd = new NpgsqlCommand("select exists (select 1 from products)", conn))
+            {
+                if ((bool)(await cmd.ExecuteScalarAsync(ct))!) return;
+            }
+            if (string.IsNullOrWhiteSpace(path) || !(File.Exists(path) || Directory.Exists(path)))
+            {
+                LogNoSeed(log, path ?? "(not set)");
+                return;
+            }
+            LogSeeding(log, path);
+            await ImportAsync(path, new LogProgress(log), ct);
         }
-        if (string.IsNullOrWhiteSpace(path) || !(File.Exists(path) || Directory.Exists(path)))
+        finally
         {
-            LogNoSeed(log, path ?? "(not set)");
-            return;
+            await using var unlock = new NpgsqlCommand("select pg_advisory_unlock(4000400)", conn);
+            await unlock.ExecuteNonQueryAsync(CancellationToken.None);
         }
-        LogSeeding(log, path);
-        await ImportAsync(path, new LogProgress(log), ct);
     }
 
     private static Task WriteNullable<T>(NpgsqlBinaryImporter w, T? value, NpgsqlDbType type, CancellationToken ct) =>
