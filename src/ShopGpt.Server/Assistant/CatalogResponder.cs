@@ -68,7 +68,7 @@ public sealed class CatalogResponder(TimeSpan chunkDelay) : IChatClient
                 sb.Append(Pick(v, "That's a broad one — I can narrow it down quickly.", "Happy to help! A little more detail will get you better picks.",
                     "Sure — let's find the right thing."));
                 sb.Append("\n\nWhat will you use it for (for example, which phone model), and do you have a budget in mind? ");
-                sb.Append("You can say things like \"OtterBox case for iPhone 7 under $40\" or \"cheapest Samsung charger\".");
+                sb.Append("You can say things like \"a case for iPhone 7 under 40 dollars\" or \"cheapest Samsung charger\".");
                 if (plan.Products.Count > 0)
                 {
                     sb.Append("\n\nMeanwhile, these are popular right now:\n");
