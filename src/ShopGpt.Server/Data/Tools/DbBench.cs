@@ -49,17 +49,21 @@ public static class DbBench
         var whaleList = await ScalarAsync<long>(db, Inv($"select count(*) from conversations where user_id = '{whaleUser}' and not archived"));
         Console.WriteLine(Inv($"\n## keyset vs OFFSET, page size {PageSize}, median of repeated runs (ms)"));
         Console.WriteLine(Inv($"message history of one conversation ({whaleSeq:N0} messages):"));
-        Console.WriteLine("| page | keyset (seq < cursor) | OFFSET |");
-        Console.WriteLine("|---:|---:|---:|");
+        Console.WriteLine("| page | keyset, ConversationStore.MessagesBeforeAsync (bounded seq range) | keyset, open-ended seq < cursor | OFFSET |");
+        Console.WriteLine("|---:|---:|---:|---:|");
+        var store = new ConversationStore(db);
         foreach (var page in new[] { 1, 100, 5000 })
         {
             var offset = (long)(page - 1) * PageSize;
             if (offset >= whaleSeq) continue;
-            var keyset = await MedianMsAsync(db, "select message_id, seq, text, created_at from messages where user_id = $1 and conversation_id = $2 and seq < $3 order by seq desc limit $4",
+            // The app's own read (prepared; generic plans included): the cursor of page p is seq last - 20 (p - 1) + 1.
+            var before = page == 1 ? long.MaxValue : whaleSeq + 1 - offset;
+            var keyset = await MedianMsAsync(() => store.MessagesBeforeAsync(whaleUser, whaleConv, before, PageSize, CancellationToken.None), seconds / 6);
+            var open = await MedianMsAsync(db, "select message_id, seq, text, created_at from messages where user_id = $1 and conversation_id = $2 and seq < $3 order by seq desc limit $4",
                 [whaleUser, whaleConv, whaleSeq + 1 - offset, PageSize], seconds / 6);
             var off = await MedianMsAsync(db, "select message_id, seq, text, created_at from messages where user_id = $1 and conversation_id = $2 order by seq desc offset $3 limit $4",
                 [whaleUser, whaleConv, offset, PageSize], seconds / 6);
-            Console.WriteLine(Inv($"| {page:N0} | {keyset:F3} | {off:F3} |"));
+            Console.WriteLine(Inv($"| {page:N0} | {keyset:F3} | {open:F3} | {off:F3} |"));
         }
 
         // The conversation list, with the real list query (incl. the LATERAL last message).
@@ -102,9 +106,9 @@ public static class DbBench
         foreach (var prepared in new[] { true, false })
         {
             await using var ds = Build(cs, prepared, maxPool: concurrency);
-            var store = new ConversationStore(ds);
+            var listStore = new ConversationStore(ds);
             var (qps, p50, p99) = await ThroughputAsync(concurrency, seconds, async rng =>
-                await store.ListAsync(userIds[rng.Next(userIds.Count)], false, null, PageSize, CancellationToken.None));
+                await listStore.ListAsync(userIds[rng.Next(userIds.Count)], false, null, PageSize, CancellationToken.None));
             Console.WriteLine(Inv($"| {(prepared ? "prepared (auto-prepare)" : "unprepared (Max Auto Prepare=0)")} | {qps:N0} | {p50:F2} | {p99:F2} |"));
         }
 
@@ -196,6 +200,20 @@ public static class DbBench
                 while (await r.ReadAsync())
                 {
                 }
+            if (i >= 2) samples.Add(Stopwatch.GetElapsedTime(t).TotalMilliseconds);
+        }
+        samples.Sort();
+        return samples[samples.Count / 2];
+    }
+
+    private static async Task<double> MedianMsAsync(Func<Task> op, double budget)
+    {
+        var samples = new List<double>();
+        var clock = Stopwatch.StartNew();
+        for (var i = 0; i < 2 + 5 || (clock.Elapsed.TotalSeconds < budget && samples.Count < 200); i++)
+        {
+            var t = Stopwatch.GetTimestamp();
+            await op();
             if (i >= 2) samples.Add(Stopwatch.GetElapsedTime(t).TotalMilliseconds);
         }
         samples.Sort();
