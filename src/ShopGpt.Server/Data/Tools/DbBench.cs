@@ -37,82 +37,95 @@ public static class DbBench
         }
         Console.WriteLine(Inv($"dataset: {messages:N0} messages, {conversations:N0} conversations, {users:N0} users; PostgreSQL {await ScalarAsync<string>(db, "show server_version")}, fsync={await ScalarAsync<string>(db, "show fsync")}, synchronous_commit={await ScalarAsync<string>(db, "show synchronous_commit")}, {Environment.ProcessorCount} cores"));
 
-        // ---- 1. Keyset vs OFFSET --------------------------------------------------------------
-        Guid whaleUser, whaleConv;
-        long whaleSeq;
-        await using (var cmd = db.CreateCommand("select user_id, conversation_id, last_seq from conversations order by last_seq desc limit 1"))
-        await using (var r = await cmd.ExecuteReaderAsync())
-        {
-            await r.ReadAsync();
-            (whaleUser, whaleConv, whaleSeq) = (r.GetGuid(0), r.GetGuid(1), r.GetInt64(2));
-        }
-        var whaleList = await ScalarAsync<long>(db, Inv($"select count(*) from conversations where user_id = '{whaleUser}' and not archived"));
-        Console.WriteLine(Inv($"\n## keyset vs OFFSET, page size {PageSize}, median of repeated runs (ms)"));
-        Console.WriteLine(Inv($"message history of one conversation ({whaleSeq:N0} messages):"));
-        Console.WriteLine("| page | keyset, ConversationStore.MessagesBeforeAsync (bounded seq range) | keyset, open-ended seq < cursor | OFFSET |");
-        Console.WriteLine("|---:|---:|---:|---:|");
-        var store = new ConversationStore(db);
-        foreach (var page in new[] { 1, 100, 5000 })
-        {
-            var offset = (long)(page - 1) * PageSize;
-            if (offset >= whaleSeq) continue;
-            // The app's own read (prepared; generic plans included): the cursor of page p is seq last - 20 (p - 1) + 1.
-            var before = page == 1 ? long.MaxValue : whaleSeq + 1 - offset;
-            var keyset = await MedianMsAsync(() => store.MessagesBeforeAsync(whaleUser, whaleConv, before, PageSize, CancellationToken.None), seconds / 6);
-            var open = await MedianMsAsync(db, "select message_id, seq, text, created_at from messages where user_id = $1 and conversation_id = $2 and seq < $3 order by seq desc limit $4",
-                [whaleUser, whaleConv, whaleSeq + 1 - offset, PageSize], seconds / 6);
-            var off = await MedianMsAsync(db, "select message_id, seq, text, created_at from messages where user_id = $1 and conversation_id = $2 order by seq desc offset $3 limit $4",
-                [whaleUser, whaleConv, offset, PageSize], seconds / 6);
-            Console.WriteLine(Inv($"| {page:N0} | {keyset:F3} | {open:F3} | {off:F3} |"));
-        }
+        // --only pages|list|writes runs one phase (for quick experiments).
+        var only = o.Get("only");
+        bool Run(string phase) => only is null || only == phase;
 
-        // The conversation list, with the real list query (incl. the LATERAL last message).
-        Console.WriteLine(Inv($"conversation list of one user ({whaleList:N0} conversations):"));
-        Console.WriteLine("| page | keyset ((updated_at, id) < cursor) | OFFSET |");
-        Console.WriteLine("|---:|---:|---:|");
-        var listPositions = new List<(DateTime At, Guid Id)>();
-        await using (var cmd = db.CreateCommand("select updated_at, conversation_id from conversations where user_id = $1 and not archived order by updated_at desc, conversation_id desc"))
+        // ---- 1. Keyset vs OFFSET --------------------------------------------------------------
+        if (Run("pages"))
         {
-            cmd.Parameters.AddWithValue(whaleUser);
-            await using var r = await cmd.ExecuteReaderAsync();
-            while (await r.ReadAsync()) listPositions.Add((r.GetDateTime(0), r.GetGuid(1)));
-        }
-        const string ListSelect =
-            """
-            select c.conversation_id, c.title, c.updated_at, m.text from conversations c
-            left join lateral (select * from messages m where m.user_id = c.user_id and m.conversation_id = c.conversation_id and m.seq = c.last_seq limit 1) m on true
-            """;
-        foreach (var page in new[] { 1, 100, 1000 })
-        {
-            var offset = (page - 1) * PageSize;
-            if (offset >= listPositions.Count) continue;
-            double keyset = page == 1
-                ? await MedianMsAsync(db, ListSelect + " where c.user_id = $1 and c.archived = false order by c.updated_at desc, c.conversation_id desc limit $2", [whaleUser, PageSize], seconds / 6)
-                : await MedianMsAsync(db, ListSelect + " where c.user_id = $1 and c.archived = false and (c.updated_at, c.conversation_id) < ($3, $4) order by c.updated_at desc, c.conversation_id desc limit $2",
-                    [whaleUser, PageSize, listPositions[offset - 1].At, listPositions[offset - 1].Id], seconds / 6);
-            var off = await MedianMsAsync(db, ListSelect + " where c.user_id = $1 and c.archived = false order by c.updated_at desc, c.conversation_id desc offset $3 limit $2",
-                [whaleUser, PageSize, offset], seconds / 6);
-            Console.WriteLine(Inv($"| {page:N0} | {keyset:F3} | {off:F3} |"));
+            Guid whaleUser, whaleConv;
+            long whaleSeq;
+            await using (var cmd = db.CreateCommand("select user_id, conversation_id, last_seq from conversations order by last_seq desc limit 1"))
+            await using (var r = await cmd.ExecuteReaderAsync())
+            {
+                await r.ReadAsync();
+                (whaleUser, whaleConv, whaleSeq) = (r.GetGuid(0), r.GetGuid(1), r.GetInt64(2));
+            }
+            var whaleList = await ScalarAsync<long>(db, Inv($"select count(*) from conversations where user_id = '{whaleUser}' and not archived"));
+            Console.WriteLine(Inv($"\n## keyset vs OFFSET, page size {PageSize}, median of repeated runs (ms)"));
+            Console.WriteLine(Inv($"message history of one conversation ({whaleSeq:N0} messages):"));
+            Console.WriteLine("| page | keyset, ConversationStore.MessagesBeforeAsync (bounded seq range) | keyset, open-ended seq < cursor | OFFSET |");
+            Console.WriteLine("|---:|---:|---:|---:|");
+            var store = new ConversationStore(db);
+            foreach (var page in new[] { 1, 100, 5000 })
+            {
+                var offset = (long)(page - 1) * PageSize;
+                if (offset >= whaleSeq) continue;
+                // The app's own read (prepared; generic plans included): the cursor of page p is seq last - 20 (p - 1) + 1.
+                var before = page == 1 ? long.MaxValue : whaleSeq + 1 - offset;
+                var keyset = await MedianMsAsync(() => store.MessagesBeforeAsync(whaleUser, whaleConv, before, PageSize, CancellationToken.None), seconds / 6);
+                var open = await MedianMsAsync(db, "select message_id, seq, text, created_at from messages where user_id = $1 and conversation_id = $2 and seq < $3 order by seq desc limit $4",
+                    [whaleUser, whaleConv, whaleSeq + 1 - offset, PageSize], seconds / 6);
+                var off = await MedianMsAsync(db, "select message_id, seq, text, created_at from messages where user_id = $1 and conversation_id = $2 order by seq desc offset $3 limit $4",
+                    [whaleUser, whaleConv, offset, PageSize], seconds / 6);
+                Console.WriteLine(Inv($"| {page:N0} | {keyset:F3} | {open:F3} | {off:F3} |"));
+            }
+
+            // The conversation list, with the real list query (incl. the LATERAL last message).
+            Console.WriteLine(Inv($"conversation list of one user ({whaleList:N0} conversations):"));
+            Console.WriteLine("| page | keyset ((updated_at, id) < cursor) | OFFSET |");
+            Console.WriteLine("|---:|---:|---:|");
+            var listPositions = new List<(DateTime At, Guid Id)>();
+            await using (var cmd = db.CreateCommand("select updated_at, conversation_id from conversations where user_id = $1 and not archived order by updated_at desc, conversation_id desc"))
+            {
+                cmd.Parameters.AddWithValue(whaleUser);
+                await using var r = await cmd.ExecuteReaderAsync();
+                while (await r.ReadAsync()) listPositions.Add((r.GetDateTime(0), r.GetGuid(1)));
+            }
+            const string ListSelect =
+                """
+                select c.conversation_id, c.title, c.updated_at, m.text from conversations c
+                left join lateral (select * from messages m where m.user_id = c.user_id and m.conversation_id = c.conversation_id and m.seq = c.last_seq limit 1) m on true
+                """;
+            foreach (var page in new[] { 1, 100, 1000 })
+            {
+                var offset = (page - 1) * PageSize;
+                if (offset >= listPositions.Count) continue;
+                double keyset = page == 1
+                    ? await MedianMsAsync(db, ListSelect + " where c.user_id = $1 and c.archived = false order by c.updated_at desc, c.conversation_id desc limit $2", [whaleUser, PageSize], seconds / 6)
+                    : await MedianMsAsync(db, ListSelect + " where c.user_id = $1 and c.archived = false and (c.updated_at, c.conversation_id) < ($3, $4) order by c.updated_at desc, c.conversation_id desc limit $2",
+                        [whaleUser, PageSize, listPositions[offset - 1].At, listPositions[offset - 1].Id], seconds / 6);
+                var off = await MedianMsAsync(db, ListSelect + " where c.user_id = $1 and c.archived = false order by c.updated_at desc, c.conversation_id desc offset $3 limit $2",
+                    [whaleUser, PageSize, offset], seconds / 6);
+                Console.WriteLine(Inv($"| {page:N0} | {keyset:F3} | {off:F3} |"));
+            }
+
         }
 
         // ---- 2. List throughput, prepared on vs off ------------------------------------------
-        var userIds = new List<Guid>();
-        await using (var cmd = db.CreateCommand("select user_id from users order by user_id limit 10000"))
-        await using (var r = await cmd.ExecuteReaderAsync())
-            while (await r.ReadAsync()) userIds.Add(r.GetGuid(0));
-        Console.WriteLine(Inv($"\n## conversation list, first page (limit {PageSize}, ConversationStore.ListAsync), random users, {concurrency} concurrent callers, {seconds:F0} s each"));
-        Console.WriteLine("| statements | queries/s | p50 ms | p99 ms |");
-        Console.WriteLine("|---|---:|---:|---:|");
-        foreach (var prepared in new[] { true, false })
+        if (Run("list"))
         {
-            await using var ds = Build(cs, prepared, maxPool: concurrency);
-            var listStore = new ConversationStore(ds);
-            var (qps, p50, p99) = await ThroughputAsync(concurrency, seconds, async rng =>
-                await listStore.ListAsync(userIds[rng.Next(userIds.Count)], false, null, PageSize, CancellationToken.None));
-            Console.WriteLine(Inv($"| {(prepared ? "prepared (auto-prepare)" : "unprepared (Max Auto Prepare=0)")} | {qps:N0} | {p50:F2} | {p99:F2} |"));
+            var userIds = new List<Guid>();
+            await using (var cmd = db.CreateCommand("select user_id from users order by user_id limit 10000"))
+            await using (var r = await cmd.ExecuteReaderAsync())
+                while (await r.ReadAsync()) userIds.Add(r.GetGuid(0));
+            Console.WriteLine(Inv($"\n## conversation list, first page (limit {PageSize}, ConversationStore.ListAsync), random users, {concurrency} concurrent callers, {seconds:F0} s each"));
+            Console.WriteLine("| statements | queries/s | p50 ms | p99 ms |");
+            Console.WriteLine("|---|---:|---:|---:|");
+            foreach (var prepared in new[] { true, false })
+            {
+                await using var ds = Build(cs, prepared, maxPool: concurrency);
+                var listStore = new ConversationStore(ds);
+                var (qps, p50, p99) = await ThroughputAsync(concurrency, seconds, async rng =>
+                    await listStore.ListAsync(userIds[rng.Next(userIds.Count)], false, null, PageSize, CancellationToken.None));
+                Console.WriteLine(Inv($"| {(prepared ? "prepared (auto-prepare)" : "unprepared (Max Auto Prepare=0)")} | {qps:N0} | {p50:F2} | {p99:F2} |"));
+            }
+
         }
 
         // ---- 3. Writes: group commit vs one INSERT per message --------------------------------
+        if (!Run("writes")) return 0;
         var targets = new List<(Guid User, Guid Conv)>();
         await using (var cmd = db.CreateCommand("select user_id, conversation_id from conversations order by conversation_id desc limit 2000"))
         await using (var r = await cmd.ExecuteReaderAsync())
@@ -123,7 +136,7 @@ public static class DbBench
         {
             var meters = new ServiceCollection().AddMetrics().BuildServiceProvider();
             await using var ds = Build(cs, true, maxPool: 8);
-            var batcher = new MessageBatcher(ds, Options.Create(new MessagingOptions()), NullLogger<MessageBatcher>.Instance,
+            var batcher = new MessageBatcher(ds, Options.Create(new MessagingOptions { MaxBatch = o.Int("max-batch", 512), MaxDelayMs = o.Double("max-delay-ms", 2) }), NullLogger<MessageBatcher>.Instance,
                 meters.GetRequiredService<System.Diagnostics.Metrics.IMeterFactory>());
             await batcher.StartAsync(CancellationToken.None);
             var inflight = o.Int("write-concurrency", 4096);
