@@ -124,7 +124,20 @@ public static class DbBench
 
         }
 
-        // ---- 3. Writes: group commit vs one INSERT per message --------------------------------
+        // ---- 3. Batch format: multi-row unnest INSERT (the batcher's) vs binary COPY -----------
+        if (Run("format"))
+        {
+            Console.WriteLine(Inv($"\n## one batch of 512 messages into the real messages table (rolled back, so only the insert is timed), {seconds / 2:F0} s each"));
+            Console.WriteLine("| format | rows/s | median ms per batch |");
+            Console.WriteLine("|---|---:|---:|");
+            foreach (var copy in new[] { false, true })
+            {
+                var (rows, median) = await BatchFormatAsync(db, copy, 512, seconds / 2);
+                Console.WriteLine(Inv($"| {(copy ? "binary COPY" : "INSERT ... SELECT FROM unnest($1..$9)")} | {rows:N0} | {median:F2} |"));
+            }
+        }
+
+        // ---- 4. Writes: group commit vs one INSERT per message --------------------------------
         if (!Run("writes")) return 0;
         var targets = new List<(Guid User, Guid Conv)>();
         await using (var cmd = db.CreateCommand("select user_id, conversation_id from conversations order by conversation_id desc limit 2000"))
@@ -136,7 +149,7 @@ public static class DbBench
         {
             var meters = new ServiceCollection().AddMetrics().BuildServiceProvider();
             await using var ds = Build(cs, true, maxPool: 8);
-            var batcher = new MessageBatcher(ds, Options.Create(new MessagingOptions { MaxBatch = o.Int("max-batch", 512), MaxDelayMs = o.Double("max-delay-ms", 2) }), NullLogger<MessageBatcher>.Instance,
+            var batcher = new MessageBatcher(ds, Options.Create(new MessagingOptions { MaxBatch = o.Int("max-batch", 512), MaxDelayMs = o.Double("max-delay-ms", 2), Writers = o.Int("writers", 2) }), NullLogger<MessageBatcher>.Instance,
                 meters.GetRequiredService<System.Diagnostics.Metrics.IMeterFactory>());
             await batcher.StartAsync(CancellationToken.None);
             var inflight = o.Int("write-concurrency", 4096);
@@ -146,7 +159,7 @@ public static class DbBench
                 await batcher.SendAsync(new NewMessage(t.User, t.Conv, "user", "bench message with a realistic length about a lightweight rain jacket", null), CancellationToken.None);
             });
             await batcher.StopAsync(CancellationToken.None);
-            Console.WriteLine(Inv($"| group commit (MessageBatcher: locked seq, one unnest INSERT + UPDATE per batch) | {inflight:N0} in flight | {mps:N0} | {p50:F2} | {p99:F2} |"));
+            Console.WriteLine(Inv($"| group commit (MessageBatcher, {o.Int("writers", 2)} writer loop(s): locked seq, one unnest INSERT + UPDATE per batch) | {inflight:N0} in flight | {mps:N0} | {p50:F2} | {p99:F2} |"));
         }
         {
             await using var ds = Build(cs, true, maxPool: concurrency);
@@ -177,6 +190,61 @@ public static class DbBench
             Console.WriteLine(Inv($"| one INSERT per message (own transaction each) | {concurrency} connections | {mps:N0} | {p50:F2} | {p99:F2} |"));
         }
         return 0;
+    }
+
+    private static async Task<(double RowsPerSecond, double MedianMs)> BatchFormatAsync(NpgsqlDataSource db, bool copy, int size, double seconds)
+    {
+        const string Text = "bench message with a realistic length about a lightweight rain jacket";
+        var samples = new List<double>();
+        var clock = Stopwatch.StartNew();
+        long rows = 0;
+        await using var conn = await db.OpenConnectionAsync();
+        while (clock.Elapsed.TotalSeconds < seconds || samples.Count < 5)
+        {
+            var users = Enumerable.Range(0, size).Select(_ => Guid.CreateVersion7()).ToArray();
+            var convs = Enumerable.Range(0, size).Select(_ => Guid.CreateVersion7()).ToArray();
+            var ids = Enumerable.Range(0, size).Select(_ => Guid.CreateVersion7()).ToArray();
+            var now = DateTime.UtcNow;
+            await using var tx = await conn.BeginTransactionAsync();
+            var t = Stopwatch.GetTimestamp();
+            if (copy)
+            {
+                await using var w = await conn.BeginBinaryImportAsync(
+                    "copy messages (user_id, conversation_id, seq, message_id, role, text, status, created_at) from stdin (format binary)");
+                for (var i = 0; i < size; i++)
+                {
+                    await w.StartRowAsync();
+                    await w.WriteAsync(users[i], NpgsqlTypes.NpgsqlDbType.Uuid);
+                    await w.WriteAsync(convs[i], NpgsqlTypes.NpgsqlDbType.Uuid);
+                    await w.WriteAsync(1L, NpgsqlTypes.NpgsqlDbType.Bigint);
+                    await w.WriteAsync(ids[i], NpgsqlTypes.NpgsqlDbType.Uuid);
+                    await w.WriteAsync("user", NpgsqlTypes.NpgsqlDbType.Text);
+                    await w.WriteAsync(Text, NpgsqlTypes.NpgsqlDbType.Text);
+                    await w.WriteAsync("complete", NpgsqlTypes.NpgsqlDbType.Text);
+                    await w.WriteAsync(now, NpgsqlTypes.NpgsqlDbType.TimestampTz);
+                }
+                await w.CompleteAsync();
+            }
+            else
+            {
+                await using var cmd = new NpgsqlCommand(
+                    """
+                    insert into messages (user_id, conversation_id, seq, message_id, role, text, status, created_at)
+                    select u, c, 1, id, 'user', t, 'complete', $4 from unnest($1::uuid[], $2::uuid[], $3::uuid[], $5::text[]) as k(u, c, id, t)
+                    """, conn, tx);
+                cmd.Parameters.AddWithValue(users);
+                cmd.Parameters.AddWithValue(convs);
+                cmd.Parameters.AddWithValue(ids);
+                cmd.Parameters.AddWithValue(now);
+                cmd.Parameters.AddWithValue(Enumerable.Repeat(Text, size).ToArray());
+                await cmd.ExecuteNonQueryAsync();
+            }
+            samples.Add(Stopwatch.GetElapsedTime(t).TotalMilliseconds);
+            rows += size;
+            await tx.RollbackAsync();
+        }
+        samples.Sort();
+        return (rows / (samples.Sum() / 1000), samples[samples.Count / 2]);
     }
 
     private static NpgsqlDataSource Build(string cs, bool autoPrepare, int maxPool = 16)
