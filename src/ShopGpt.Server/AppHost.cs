@@ -1,9 +1,11 @@
 using ShopGpt.Server.Accounts;
+using ShopGpt.Server.Caching;
 using ShopGpt.Server.Conversations;
 using ShopGpt.Server.Data;
 using ShopGpt.Server.Http;
 using ShopGpt.Server.Messaging;
 using ShopGpt.Server.Observability;
+using ShopGpt.Server.Realtime;
 
 namespace ShopGpt.Server;
 
@@ -21,9 +23,11 @@ public static class AppHost
         builder.AddHttpBasics();
         builder.AddRateLimits();
         builder.AddData();
+        builder.AddCaching();
         builder.AddAccounts();
         builder.AddConversations();
         builder.AddMessaging();
+        builder.AddRealtime();
         builder.AddHealth();
         builder.AddMetrics();
 
@@ -42,7 +46,9 @@ public static class AppHost
         app.MapMetrics();
         app.MapAccounts();
         app.MapConversations();
+        app.MapRealtime();
         app.MapMessageSearch();
+        app.MapCaching();
         return app;
     }
 

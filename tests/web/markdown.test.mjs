@@ -60,3 +60,17 @@ test('while streaming, a table header waiting for its separator is held back', (
 test('plainText flattens the tree', () => {
   assert.equal(plainText(parseMarkdown('**Hi**\n\n- a\n- b')), 'Hi\n\n• a\n• b');
 });
+
+test('the catalog responder\'s comparison (empty corner cell, bold names) is a table', () => {
+  const text = 'Side by side:\n\n| | **Spigen Case** | **OtterBox Case** |\n|---|---|---|\n| Price | $15.99 | $29.95 |\n| Rating | 4.7/5 | not rated |\n\n**Spigen Case** is the less expensive choice.';
+  const blocks = parseMarkdown(text);
+  assert.deepEqual(blocks.map((x) => x.type), ['p', 'table', 'p']);
+  assert.deepEqual(blocks[1].header, [[], [b('Spigen Case')], [b('OtterBox Case')]]);
+  assert.deepEqual(blocks[1].rows[1], [[t('Rating')], [t('4.7/5')], [t('not rated')]]);
+});
+
+test('bullets with an em dash and bold names', () => {
+  assert.deepEqual(parseMarkdown('- **Case A** — $12.34, rated 4.5\n- **Case B** — $20.00'), [
+    { type: 'ul', items: [[b('Case A'), t(' — $12.34, rated 4.5')], [b('Case B'), t(' — $20.00')]] },
+  ]);
+});

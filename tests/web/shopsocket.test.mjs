@@ -405,3 +405,24 @@ test('two tabs over one storage share the outbox; an ack in one clears it for bo
   a.sock.reloadQueue();
   assert.equal(a.sock.queue.length, 0);
 });
+
+test('network changes do not revive a socket halted by 4001', async () => {
+  const { sock, connect, sockets } = setup();
+  (await connect()).serverClose(4001);
+  sock.setOnline(false);
+  sock.setOnline(true);
+  await settle();
+  assert.equal(sock.state, 'unauthorized');
+  assert.equal(sockets.length, 1);
+});
+
+test('a conversation the server says is gone is no longer resumed', async () => {
+  const { sock, connect } = setup();
+  sock.follow('gone', 3);
+  sock.follow('here', 1);
+  let ws = await connect();
+  ws.receive({ t: 'err', code: 'not_found', cid: 'gone', message: 'no such conversation' });
+  ws.serverClose(1006);
+  ws = await connect();
+  assert.deepEqual(ws.framesOfType('sub').map((f) => f.cid), ['here']);
+});

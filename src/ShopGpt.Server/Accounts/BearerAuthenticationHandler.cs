@@ -11,7 +11,8 @@ public sealed class BearerAuthenticationHandler(
     ILoggerFactory logger,
     UrlEncoder encoder,
     SessionStore sessions,
-    AccountMetrics metrics)
+    AccountMetrics metrics,
+    Observability.BusinessMetrics business)
     : AuthenticationHandler<AuthenticationSchemeOptions>(options, logger, encoder)
 {
     public const string SchemeName = "Bearer";
@@ -35,6 +36,7 @@ public sealed class BearerAuthenticationHandler(
         }
         await sessions.TouchAsync(session, hash, Context.RequestAborted);
 
+        business.UserActive(userId);
         Context.Items[TokenHashItem] = hash;
         var identity = new ClaimsIdentity([new Claim(ClaimTypes.NameIdentifier, userId.ToString())], SchemeName);
         return AuthenticateResult.Success(new AuthenticationTicket(new ClaimsPrincipal(identity), SchemeName));

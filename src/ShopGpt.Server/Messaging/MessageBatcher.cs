@@ -51,9 +51,12 @@ public sealed partial class MessageBatcher : BackgroundService
     private readonly Histogram<double> commitLatency;
     private readonly Counter<long> commits;
     private readonly Counter<long> duplicates;
+    private readonly Conversations.ConversationListCache? listCache;
 
-    public MessageBatcher(NpgsqlDataSource db, IOptions<MessagingOptions> options, ILogger<MessageBatcher> log, IMeterFactory meters)
+    public MessageBatcher(NpgsqlDataSource db, IOptions<MessagingOptions> options, ILogger<MessageBatcher> log, IMeterFactory meters,
+        Conversations.ConversationListCache? listCache = null) // null in tools that commit without a cache (bench db)
     {
+        this.listCache = listCache;
         this.db = db;
         this.options = options.Value;
         this.log = log;
@@ -126,6 +129,7 @@ public sealed partial class MessageBatcher : BackgroundService
         try
         {
             var results = await WriteAsync(batch, CancellationToken.None);
+            await InvalidateListsAsync(batch, results);
             for (var i = 0; i < batch.Count; i++) batch[i].Completion.TrySetResult(results[i]);
             commitLatency.Record(Stopwatch.GetElapsedTime(started).TotalSeconds);
         }
@@ -134,6 +138,27 @@ public sealed partial class MessageBatcher : BackgroundService
             var failure = HttpBasics.IsUnavailable(e) ? new ServiceUnavailableException("The database is unavailable.", e) : e;
             LogCommitFailed(log, batch.Count, e.GetType().Name, e);
             foreach (var p in batch) p.Completion.TrySetException(failure);
+        }
+    }
+
+    /// <summary>
+    /// A stored message moves its conversation to the top of the owner's list: drop the cached
+    /// first pages before acknowledging, so the sender's next list shows it. A cache failure
+    /// never fails a committed write.
+    /// </summary>
+    private async Task InvalidateListsAsync(List<Pending> batch, SendOutcome[] results)
+    {
+        if (listCache is null) return;
+        try
+        {
+            var owners = new HashSet<Guid>();
+            for (var i = 0; i < batch.Count; i++)
+                if (results[i] is { Found: true, Duplicate: false }) owners.Add(batch[i].Message.UserId);
+            await Task.WhenAll(owners.Select(o => listCache.InvalidateAsync(o)));
+        }
+        catch (Exception e)
+        {
+            LogInvalidateFailed(log, e.GetType().Name, e);
         }
     }
 
@@ -280,6 +305,9 @@ public sealed partial class MessageBatcher : BackgroundService
 
     [LoggerMessage(Level = LogLevel.Error, Message = "Committing a batch of {Count} messages failed ({ExceptionType})")]
     private static partial void LogCommitFailed(ILogger logger, int count, string exceptionType, Exception e);
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "Invalidating cached conversation lists failed ({ExceptionType})")]
+    private static partial void LogInvalidateFailed(ILogger logger, string exceptionType, Exception e);
 }
 
 internal sealed class NoFollowers : IConversationEvents

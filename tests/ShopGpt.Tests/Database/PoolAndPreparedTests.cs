@@ -45,9 +45,12 @@ public sealed class PoolAndPreparedTests
         using var user = await app.GuestAsync();
         var cid = await user.CreateConversationAsync();
         (await user.SendAsync(cid, "hello")).EnsureSuccessStatusCode();
+        await user.CreateConversationAsync();
+        // First pages come from the cache; deeper pages always run the keyset query.
+        var cursor = (await user.Http.GetFromJsonAsync<JsonElement>("/api/conversations?limit=1")).GetProperty("nextCursor").GetString();
         for (var i = 0; i < 3; i++)
         {
-            (await user.Http.GetAsync("/api/conversations")).EnsureSuccessStatusCode();
+            (await user.Http.GetAsync($"/api/conversations?limit=1&cursor={cursor}")).EnsureSuccessStatusCode();
             (await user.Http.GetAsync($"/api/conversations/{cid}/messages")).EnsureSuccessStatusCode();
         }
 
@@ -60,6 +63,6 @@ public sealed class PoolAndPreparedTests
 
         Assert.Contains(prepared, s => s.Contains("from conversations c", StringComparison.Ordinal) && s.Contains("order by c.updated_at desc", StringComparison.Ordinal));
         Assert.Contains(prepared, s => s.Contains("from messages", StringComparison.Ordinal) && s.Contains("order by seq desc limit $4", StringComparison.Ordinal));
-        Assert.Contains(prepared, s => s.Contains("from sessions where user_id = $1 and token_hash = $2", StringComparison.Ordinal));
+        // Session lookups are served by the two-level cache (Caching/), so they need not reach this connection.
     }
 }

@@ -107,3 +107,14 @@ public sealed class AppCollection : ICollectionFixture<AppFixture>
 {
     public const string Name = "app";
 }
+
+/// <summary>
+/// Tests that measure the whole process — metrics (OpenTelemetry's meter listener is
+/// process-wide, so every in-process instance's meters reach every exporter) and memory —
+/// run in this collection, which xunit runs alone after the parallel ones.
+/// </summary>
+[CollectionDefinition(Name, DisableParallelization = true)]
+public sealed class IsolatedCollection : ICollectionFixture<AppFixture>
+{
+    public const string Name = "isolated";
+}

@@ -14,7 +14,7 @@ import assert from 'node:assert/strict';
 import { startServer, launchBrowser, screenshot, restClient, missingPrerequisite } from './harness.mjs';
 
 const skip = missingPrerequisite() ?? false;
-const ANSWER_TIMEOUT = 60_000;
+const ANSWER_TIMEOUT = Number(process.env.SHOPGPT_E2E_ANSWER_TIMEOUT_MS ?? 60_000);
 
 let server;
 let browser;

@@ -52,20 +52,31 @@ function startApp() {
   const sidebar = mountSidebar({ api, onNavigate: layout.close });
   const chat = mountChat({ api, socket, sidebar });
 
+  // 4001 / ticket 401: is the session itself gone? Then onUnauthorized signs us out. If the
+  // session is fine, the refusal was about the connection (e.g. a ticket race), and one
+  // reconnect a minute is allowed: that is a retry, not the storm the close code forbids.
+  let lastAuthRetry = 0;
   socket.on('state', async ({ state }) => {
-    // 4001 / ticket 401: is the session itself gone? Then sign in again; else wait for the user.
-    if (state === 'unauthorized') {
-      try {
-        await api.get('/api/conversations?limit=1');
-      } catch {
-        /* onUnauthorized already handled a 401 */
-      }
+    if (state !== 'unauthorized') return;
+    try {
+      await api.get('/api/conversations?limit=1');
+    } catch {
+      return; // a 401 already signed us out; anything else: leave it to the user
+    }
+    if (Date.now() - lastAuthRetry > 60_000) {
+      lastAuthRetry = Date.now();
+      socket.reconnect();
     }
   });
 
   addEventListener('online', () => socket.setOnline(true));
   addEventListener('offline', () => socket.setOnline(false));
   socket.setOnline(navigator.onLine !== false);
+  // Back to a tab that waits out a long backoff: the person is looking now, try at once.
+  document.addEventListener('visibilitychange', () => {
+    const s = socket.snapshot();
+    if (document.visibilityState === 'visible' && s.state === 'reconnecting' && s.nextRetryAt - Date.now() > 2000) socket.reconnect();
+  });
   // Another tab changed the shared outbox: show the right count.
   addEventListener('storage', (e) => {
     if (e.key === outboxKey(session?.userId)) socket.reloadQueue();

@@ -32,10 +32,14 @@ function renderBlock(block, doc) {
   });
   thead.append(hr);
   const tbody = doc.createElement('tbody');
+  // A comparison with an empty corner cell ("| | A | B |") has row labels in its first column:
+  // mark them as row headers so screen readers announce "Price, A: $12".
+  const rowHeaders = block.header.length > 1 && block.header[0].length === 0;
   for (const row of block.rows) {
     const tr = doc.createElement('tr');
     row.forEach((cell, i) => {
-      const td = renderInline(doc.createElement('td'), cell, doc);
+      const td = renderInline(doc.createElement(rowHeaders && i === 0 ? 'th' : 'td'), cell, doc);
+      if (rowHeaders && i === 0) td.scope = 'row';
       if (block.align[i]) td.className = `align-${block.align[i]}`;
       tr.append(td);
     });

@@ -188,6 +188,8 @@ export class ShopSocket {
   /** Network hint from the page (`online`/`offline` events): don't burn attempts while offline. */
   setOnline(online) {
     this.online = online;
+    // A halted socket (4001, 1008, stop) stays halted: a network change is no licence to retry.
+    if (['unauthorized', 'blocked', 'stopped', 'idle'].includes(this.state)) return;
     if (!online) {
       if (!this.ws || this.ws.readyState !== OPEN) {
         this.#clearTimer('retry');
@@ -317,6 +319,9 @@ export class ShopSocket {
   }
 
   #onErrFrame(f) {
+    // A sub for a conversation that is gone (deleted in another tab): stop resuming it, or
+    // every reconnect would ask again.
+    if (!f.ref && f.cid && f.code === 'not_found') this.followed.delete(f.cid);
     if (!f.ref) return;
     const entry = this.queue.find((e) => e.ref === f.ref);
     if (!entry) return;

@@ -133,11 +133,9 @@ export function mountChat({ api, socket, sidebar }) {
     }
     setBody(el, m.role, m.text ?? '');
     setProducts(el, m.products);
-    setMeta(el, statusText(m.status), m.status === 'complete' ? '' : m.status);
-    if (typeof m.seq === 'number' && el.dataset.seq !== String(m.seq)) {
-      el.dataset.seq = String(m.seq);
-      place(el, m.seq);
-    } else place(el, m.seq);
+    setMeta(el, statusText(m.status), m.status && m.status !== 'complete' ? m.status : '');
+    if (typeof m.seq === 'number') el.dataset.seq = String(m.seq);
+    place(el, m.seq);
     refreshChrome();
   }
 
@@ -244,7 +242,7 @@ export function mountChat({ api, socket, sidebar }) {
       streams.delete(d.id);
       keepingScroll(() => {
         setBody(s.el, 'assistant', s.text);
-        setMeta(s.el, statusText(d.status), d.status === 'complete' ? '' : d.status);
+        setMeta(s.el, statusText(d.status), d.status && d.status !== 'complete' ? d.status : '');
         s.el.removeAttribute('aria-busy');
         if (typeof d.seq === 'number') {
           s.el.dataset.seq = String(d.seq);
@@ -267,6 +265,29 @@ export function mountChat({ api, socket, sidebar }) {
     if (e.ref) return; // per-message errors are handled by the socket (retry or `failed`)
     if (e.code === 'rate_limited') showError('You are sending messages too fast; wait a moment.');
     else if (e.code !== 'not_found' || mode === 'own') showError(e.message || `Server error: ${e.code}`);
+  });
+
+  // The server replays at most 500 missed messages on `sub`; `subscribed` with complete=false
+  // (docs/protocol.md) means more were missed: page the rest in over REST.
+  socket.on('subscribed', async (f) => {
+    if (f.complete !== false || mode !== 'own' || f.cid !== cid) return;
+    const gen = loadGen;
+    try {
+      for (;;) {
+        const after = socket.followed.get(cid) ?? 0;
+        const page = await api.get(`/api/conversations/${enc(cid)}/messages?afterSeq=${after}&limit=500`);
+        if (gen !== loadGen) return;
+        keepingScroll(() => {
+          for (const m of page.items) {
+            upsertMessage(m);
+            socket.noteSeq(cid, m.seq);
+          }
+        });
+        if (page.items.length < 500) return;
+      }
+    } catch (e) {
+      showError(`Some messages could not be loaded: ${e.message}`);
+    }
   });
 
   socket.on('error', (e) => showError(e.message));
