@@ -228,7 +228,7 @@ public sealed partial class MessageBatcher : BackgroundService
             }
             seq++;
             lastSeq[(m.UserId, m.ConversationId)] = seq;
-            var row = new Message(Guid.CreateVersion7(now), m.ConversationId, seq, m.Role, m.Text,
+            var row = new Message(m.MessageId ?? Guid.CreateVersion7(now), m.ConversationId, seq, m.Role, m.Text,
                 m.ProductsJson is null ? null : System.Text.Json.JsonDocument.Parse(m.ProductsJson).RootElement.Clone(),
                 now, m.ClientId, m.Status);
             if (m.ClientId is not null) existing[(m.ConversationId, m.ClientId)] = row;
