@@ -163,7 +163,7 @@ internal static class IdleClients
             }
         });
         var open = sockets.Count(s => s is { State: WebSocketState.Open });
-        await File.WriteAllTextAsync(Path.Combine(dir, name + ".open"), $"{open} {failures}");
+        await File.WriteAllTextAsync(Path.Combine(dir, name + ".open"), $"{open} {failures}\n");
         await Task.Delay(Timeout.Infinite);
         return 0;
     }
