@@ -66,7 +66,7 @@ public static partial class RealtimeEndpoints
     /// Every refusal happens before the upgrade, as a plain HTTP answer: 403 bad origin, 400 not a
     /// WebSocket request, 401 ticket, 429 + Retry-After user limit, 503 shutting down.
     /// </summary>
-    private static async Task AcceptAsync(HttpContext ctx, RealtimeServices rt, RealtimeTickets tickets, ILoggerFactory logs)
+    private static async Task AcceptAsync(HttpContext ctx, RealtimeServices rt, RealtimeTickets tickets)
     {
         var o = rt.Options;
         if (!rt.Registry.Accepting)

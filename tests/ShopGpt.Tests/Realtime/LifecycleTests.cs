@@ -128,3 +128,57 @@ public sealed class SlowConsumerTests
         return GC.GetTotalMemory(forceFullCollection: true);
     }
 }
+
+public sealed class OutageTests
+{
+    [Fact]
+    public async Task SendWhileTheDatabaseIsDownIsAnsweredUnavailableNeverAckedAndTheConnectionStays()
+    {
+        var pg = new Npgsql.NpgsqlConnectionStringBuilder(TestEnvironment.Postgres);
+        await using var relay = TcpRelay.Start(pg.Host!, pg.Port);
+        pg.Port = relay.Port;
+        await using var app = await TestApp.StartAsync(new Dictionary<string, string?>
+        {
+            ["ConnectionStrings:Postgres"] = pg.ConnectionString, ["Database:ConnectionTimeoutSeconds"] = "2",
+        });
+        using var user = await app.GuestAsync();
+        var cid = await user.CreateConversationAsync();
+        await using var ws = await WsClient.ConnectAsync(app, user);
+        await ws.SendAsync(new { t = "send", cid, @ref = "before", text = "stored" });
+        await ws.AckAsync("before");
+
+        relay.Cut();
+        await ws.SendAsync(new { t = "send", cid, @ref = "during", text = "not stored" });
+        var err = await ws.WaitForAsync(f => WsClient.Type(f) == "err" && f.GetProperty("ref").GetString() == "during", TimeSpan.FromSeconds(30));
+        Assert.Equal("unavailable", err.GetProperty("code").GetString());
+        Assert.Equal(0, ws.Count(f => WsClient.Type(f) == "ack" && f.GetProperty("ref").GetString() == "during"));
+
+        await ws.SendAsync(new { t = "ping", ts = 3 });
+        await ws.WaitForAsync(f => WsClient.Type(f) == "pong");
+        Assert.Equal(System.Net.WebSockets.WebSocketState.Open, ws.Socket.State);
+    }
+
+    [Fact]
+    public async Task WhileRedisIsDownLocalFollowersStillGetMessagesAndFailedPublishesAreCounted()
+    {
+        var redisAddress = TestEnvironment.Redis.Split(':');
+        await using var relay = TcpRelay.Start(redisAddress[0], int.Parse(redisAddress[1]));
+        await using var app = await TestApp.StartAsync(new Dictionary<string, string?> { ["ConnectionStrings:Redis"] = $"127.0.0.1:{relay.Port}" });
+        using var user = await app.GuestAsync();
+        var cid = await user.CreateConversationAsync();
+        await using var writer = await WsClient.ConnectAsync(app, user);
+        await using var follower = await WsClient.ConnectAsync(app, user);
+        await follower.SubscribeAsync(cid);
+        var metrics = app.Services.GetRequiredService<RealtimeMetrics>();
+        var failuresBefore = metrics.PublishFailureTotal;
+
+        relay.Cut();
+        await writer.SendAsync(new { t = "send", cid, @ref = "r", text = "local" });
+        await writer.AckAsync("r");
+        await follower.MsgAsync(cid, 1);
+
+        var deadline = DateTime.UtcNow.AddSeconds(15);
+        while (metrics.PublishFailureTotal == failuresBefore && DateTime.UtcNow < deadline) await Task.Delay(50);
+        Assert.True(metrics.PublishFailureTotal > failuresBefore);
+    }
+}
