@@ -139,11 +139,12 @@ public sealed class ConnectionLimitsTests(RealtimePair pair)
             "{\"t\":\"sub\",\"cid\":\"not-a-uuid\"}",
         ];
         foreach (var b in bad) await ws.SendRawAsync(b);
+        await ws.Socket.SendAsync(new byte[] { 1, 2, 3 }, WebSocketMessageType.Binary, true, CancellationToken.None);
         await ws.SendAsync(new { t = "ping", ts = 7 });
         var pong = await ws.WaitForTypeAsync("pong");
         Assert.Equal(7, pong.GetProperty("ts").GetInt32());
         var errs = ws.Frames.Where(f => WsClient.Type(f) == "err").Select(f => f.GetProperty("code").GetString()).ToArray();
-        Assert.Equal(Enumerable.Repeat("bad_frame", bad.Length), errs);
+        Assert.Equal(Enumerable.Repeat("bad_frame", bad.Length + 1), errs);
         Assert.Equal(WebSocketState.Open, ws.Socket.State);
     }
 
