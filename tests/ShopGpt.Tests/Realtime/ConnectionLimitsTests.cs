@@ -168,4 +168,29 @@ public sealed class ConnectionLimitsTests(RealtimePair pair)
         var res = await anon.GetAsync("/ws?ticket=x");
         Assert.Equal(HttpStatusCode.BadRequest, res.StatusCode);
     }
+
+    [Fact]
+    public async Task RealtimeMetricsAreExportedUnderTheContractNames()
+    {
+        using var user = await pair.A.GuestAsync();
+        await using var ws = await WsClient.ConnectAsync(pair.A, user);
+        await ws.SendAsync(new { t = "ping", ts = 1 });
+        await ws.WaitForTypeAsync("pong");
+        string[] series =
+        [
+            "shopgpt_realtime_connections", "shopgpt_realtime_connects_total", "shopgpt_realtime_frames_in_total{",
+            "type=\"ping\"", "shopgpt_realtime_frames_out_total{", "type=\"pong\"", "shopgpt_realtime_outbound_queue_depth_bucket",
+        ];
+        using var http = pair.A.Client();
+        var deadline = DateTime.UtcNow.AddSeconds(10);
+        string text;
+        do
+        {
+            text = await http.GetStringAsync("/metrics");
+            if (series.All(text.Contains)) break;
+            await Task.Delay(200);
+        }
+        while (DateTime.UtcNow < deadline);
+        Assert.All(series, s => Assert.Contains(s, text));
+    }
 }
