@@ -11,6 +11,8 @@ public static class AssistantSetup
 {
     public static void AddAssistant(this WebApplicationBuilder builder)
     {
+        // Off only where a test exercises the write path alone (Messaging's no-op stand-in then stays).
+        if (!builder.Configuration.GetValue("Assistant:Enabled", true)) return;
         builder.Services.AddOptions<AssistantOptions>().BindConfiguration("Assistant").ValidateDataAnnotations()
             .Validate(o => o.Provider == "catalog" || Uri.TryCreate(o.Endpoint, UriKind.Absolute, out _), "Assistant:Endpoint must be an absolute URL for the openai and ollama providers.")
             .ValidateOnStart();

@@ -139,19 +139,21 @@ public sealed partial class CatalogImporter(NpgsqlDataSource db, EmbeddingModel 
     public async Task SeedIfEmptyAsync(CancellationToken ct)
     {
         var path = options.Value.SeedPath;
+        if (string.IsNullOrWhiteSpace(path) || !(File.Exists(path) || Directory.Exists(path)))
+        {
+            await using var any = db.CreateCommand("select exists (select 1 from products)");
+            if (!(bool)(await any.ExecuteScalarAsync(ct))!) LogNoSeed(log, string.IsNullOrWhiteSpace(path) ? "(not set)" : path);
+            return;
+        }
         await using var conn = await db.OpenConnectionAsync(ct);
-        await using (var lockCmd = new NpgsqlCommand("select pg_advisory_lock(4000400)", conn))
+        // Waiting for another instance's seed may take minutes (embeddings): no command timeout here.
+        await using (var lockCmd = new NpgsqlCommand("select pg_advisory_lock(4000400)", conn) { CommandTimeout = 0 })
             await lockCmd.ExecuteNonQueryAsync(ct);
         try
         {
             await using (var cmd = new NpgsqlCommand("select exists (select 1 from products)", conn))
             {
                 if ((bool)(await cmd.ExecuteScalarAsync(ct))!) return;
-            }
-            if (string.IsNullOrWhiteSpace(path) || !(File.Exists(path) || Directory.Exists(path)))
-            {
-                LogNoSeed(log, path ?? "(not set)");
-                return;
             }
             LogSeeding(log, path);
             await ImportAsync(path, new LogProgress(log), ct);

@@ -77,8 +77,19 @@ public sealed class QueryEncoder : BackgroundService
     /// <summary>The query's unit vector, or null when the encoder is saturated.</summary>
     public Task<float[]>? TryEncode(string text)
     {
+        // Shopper queries are long-tailed: the popular ones repeat, and their vectors never change.
+        if (cache.TryGetValue(text, out var hit)) return Task.FromResult(hit);
         var tcs = new TaskCompletionSource<float[]>(TaskCreationOptions.RunContinuationsAsynchronously);
         return queue.Writer.TryWrite((text, tcs)) ? tcs.Task : null;
+    }
+
+    private readonly System.Collections.Concurrent.ConcurrentDictionary<string, float[]> cache = new(StringComparer.Ordinal);
+    private const int CacheLimit = 20_000; // ~30 MB at most; cleared when full (cheap, and popular queries return at once)
+
+    private void Remember(string text, float[] vector)
+    {
+        if (cache.Count >= CacheLimit) cache.Clear();
+        cache.TryAdd(text, vector);
     }
 
     protected override async Task ExecuteAsync(CancellationToken stoppingToken)
@@ -108,7 +119,11 @@ public sealed class QueryEncoder : BackgroundService
                 {
                     var texts = batch.Select(b => b.Text).ToArray();
                     var vectors = await Task.Run(() => model.Encode(texts), stoppingToken);
-                    for (var i = 0; i < batch.Count; i++) batch[i].Done.TrySetResult(vectors[i]);
+                    for (var i = 0; i < batch.Count; i++)
+                    {
+                        Remember(batch[i].Text, vectors[i]);
+                        batch[i].Done.TrySetResult(vectors[i]);
+                    }
                     batchSize.Record(batch.Count);
                 }
                 catch (Exception e) when (e is not OperationCanceledException)

@@ -35,6 +35,7 @@ public sealed class CatalogFixture : IAsyncLifetime
         {
             ["Catalog:SeedPath"] = CatalogPath,
             ["Assistant:CatalogChunkDelayMs"] = "0",
+            ["Assistant:Enabled"] = "true",
         };
         foreach (var (k, v) in extra) s[k] = v;
         return s;

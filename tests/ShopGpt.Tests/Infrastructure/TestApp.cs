@@ -32,6 +32,9 @@ public sealed class TestApp : IAsyncDisposable
             ["Database:MaxPoolSize"] = "40",
             ["Accounts:PasswordIterations"] = "1000",
             ["Logging:LogLevel:Default"] = "Warning",
+            // Foundation tests count exact seqs of user messages: no assistant answers in between.
+            // Catalog/assistant tests turn it on (Catalog/CatalogFixture.Settings).
+            ["Assistant:Enabled"] = "false",
         };
         if (settings is not null)
             foreach (var (k, v) in settings) config[k] = v;
