@@ -26,6 +26,13 @@ public sealed class CatalogOptions
     /// <summary>Queries waiting for the encoder; beyond it search degrades to lexical only.</summary>
     [Range(1, 100_000)] public int QueryQueueCapacity { get; set; } = 512;
 
+    /// <summary>
+    /// How long a hybrid search waits for its query embedding before answering from the lexical
+    /// list alone (overload protection; the embedding is cached when it arrives). Explicit
+    /// mode=semantic always waits.
+    /// </summary>
+    [Range(1, 60_000)] public double SemanticBudgetMs { get; set; } = 50;
+
     /// <summary>How often an instance checks whether another process changed the catalog (re-import).</summary>
     [Range(1, 3600)] public int RefreshSeconds { get; set; } = 30;
 }
