@@ -24,7 +24,7 @@ public sealed class CatalogOptions
     [Range(1, 256)] public int QueryBatchMax { get; set; } = 32;
 
     /// <summary>Queries waiting for the encoder; beyond it search degrades to lexical only.</summary>
-    [Range(1, 100_000)] public int QueryQueueCapacity { get; set; } = 512;
+    [Range(1, 100_000)] public int QueryQueueCapacity { get; set; } = 64;
 
     /// <summary>
     /// How long a hybrid search waits for its query embedding before answering from the lexical
@@ -44,18 +44,34 @@ public sealed class CatalogOptions
 public sealed class EmbeddingModel : IDisposable
 {
     public const int Dimensions = 384;
-    private readonly Lazy<SentenceEncoder> encoder = new(() => new SentenceEncoder(), LazyThreadSafetyMode.ExecutionAndPublication);
-    private readonly Lock gate = new();
 
+    // Two sessions over the same model: import uses every core (throughput); queries use one
+    // core, so under load the model cannot starve PostgreSQL and the request threads.
+    private readonly Lazy<SentenceEncoder> bulk = new(() => new SentenceEncoder(), LazyThreadSafetyMode.ExecutionAndPublication);
+    private readonly Lazy<SentenceEncoder> query = new(
+        () => new SentenceEncoder(new Microsoft.ML.OnnxRuntime.SessionOptions { IntraOpNumThreads = 1, InterOpNumThreads = 1 }),
+        LazyThreadSafetyMode.ExecutionAndPublication);
+    private readonly Lock bulkGate = new();
+    private readonly Lock queryGate = new();
+
+    /// <summary>Catalog texts at import, using all cores.</summary>
     public float[][] Encode(string[] texts)
     {
-        var model = encoder.Value;
-        lock (gate) return model.Encode(texts);
+        var model = bulk.Value;
+        lock (bulkGate) return model.Encode(texts);
+    }
+
+    /// <summary>Shopper queries, on one core.</summary>
+    public float[][] EncodeQueries(string[] texts)
+    {
+        var model = query.Value;
+        lock (queryGate) return model.Encode(texts);
     }
 
     public void Dispose()
     {
-        if (encoder.IsValueCreated) encoder.Value.Dispose();
+        if (bulk.IsValueCreated) bulk.Value.Dispose();
+        if (query.IsValueCreated) query.Value.Dispose();
     }
 }
 
@@ -125,7 +141,7 @@ public sealed class QueryEncoder : BackgroundService
                 try
                 {
                     var texts = batch.Select(b => b.Text).ToArray();
-                    var vectors = await Task.Run(() => model.Encode(texts), stoppingToken);
+                    var vectors = await Task.Run(() => model.EncodeQueries(texts), stoppingToken);
                     for (var i = 0; i < batch.Count; i++)
                     {
                         Remember(batch[i].Text, vectors[i]);
