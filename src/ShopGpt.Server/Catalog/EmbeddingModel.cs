@@ -33,6 +33,9 @@ public sealed class CatalogOptions
     /// </summary>
     [Range(1, 60_000)] public double SemanticBudgetMs { get; set; } = 50;
 
+    /// <summary>Weight of the semantic list in Reciprocal Rank Fusion (the lexical list has 1).</summary>
+    [Range(0, 10)] public double SemanticWeight { get; set; } = 1;
+
     /// <summary>How often an instance checks whether another process changed the catalog (re-import).</summary>
     [Range(1, 3600)] public int RefreshSeconds { get; set; } = 30;
 }

@@ -36,10 +36,12 @@ public sealed class ProductSearch
     private readonly Counter<long> degraded;
 
     private readonly double semanticBudgetMs;
+    private readonly double semanticWeight;
 
     public ProductSearch(NpgsqlDataSource db, CatalogIndex index, QueryEncoder encoder, IMeterFactory meters, Microsoft.Extensions.Options.IOptions<CatalogOptions> options)
     {
         semanticBudgetMs = options.Value.SemanticBudgetMs;
+        semanticWeight = options.Value.SemanticWeight;
         this.db = db;
         this.index = index;
         this.encoder = encoder;
@@ -98,7 +100,7 @@ public sealed class ProductSearch
                     .Select(n => catalog.Ids[n.Index]).ToList();
                 semanticUsed = true;
             }
-            ids = Fuse(lexical, semantic).Take(cheapest ? Math.Max(q.Limit, 20) : q.Limit).ToList();
+            ids = Fuse(lexical, semantic, semanticWeight).Take(cheapest ? Math.Max(q.Limit, 20) : q.Limit).ToList();
         }
 
         var items = await GetManyAsync(ids, ct);
@@ -108,13 +110,13 @@ public sealed class ProductSearch
         return new SearchOutcome(items, parsed, min, max, brand, semanticUsed);
     }
 
-    /// <summary>Reciprocal Rank Fusion of ranked id lists.</summary>
-    public static IEnumerable<string> Fuse(params List<string>[] lists)
+    /// <summary>Weighted Reciprocal Rank Fusion of the lexical and the semantic list.</summary>
+    public static IEnumerable<string> Fuse(List<string> lexical, List<string> semantic, double semanticWeight = 1)
     {
         var scores = new Dictionary<string, double>(StringComparer.Ordinal);
-        foreach (var list in lists)
+        foreach (var (list, weight) in new[] { (lexical, 1.0), (semantic, semanticWeight) })
             for (var rank = 0; rank < list.Count; rank++)
-                scores[list[rank]] = scores.GetValueOrDefault(list[rank]) + 1.0 / (RrfK + rank + 1);
+                scores[list[rank]] = scores.GetValueOrDefault(list[rank]) + weight / (RrfK + rank + 1);
         return scores.OrderByDescending(s => s.Value).ThenBy(s => s.Key, StringComparer.Ordinal).Select(s => s.Key);
     }
 
