@@ -52,17 +52,7 @@ public sealed class LifecycleTests
     }
 }
 
-/// <summary>
-/// Measures the process's managed heap, so it runs alone: the collection is excluded from
-/// parallel execution (xunit runs it after the parallel ones).
-/// </summary>
-[CollectionDefinition(Name, DisableParallelization = true)]
-public sealed class MemoryMeasurementCollection
-{
-    public const string Name = "memory-measurement";
-}
-
-[Collection(MemoryMeasurementCollection.Name)]
+[Collection(SoloCollection.Name)] // measures the process's managed heap
 public sealed class SlowConsumerTests
 {
     [Fact]
