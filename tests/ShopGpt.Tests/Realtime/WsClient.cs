@@ -34,6 +34,8 @@ public sealed class WsClient : IAsyncDisposable
 
     public long DeltaCount => Interlocked.Read(ref deltas);
 
+    public void ResetDeltaCount() => Interlocked.Exchange(ref deltas, 0);
+
     public JsonElement[] Frames
     {
         get
