@@ -2,12 +2,16 @@ using System.Collections.Concurrent;
 using System.Diagnostics;
 using Microsoft.Extensions.Caching.Memory;
 using Microsoft.Extensions.Options;
+using StackExchange.Redis;
 using ZiggyCreatures.Caching.Fusion;
 
 namespace ShopGpt.Server.Caching;
 
-/// <summary>Whether this instance has an L2 (Redis); without it the cache is L1 only.</summary>
-public sealed record CacheTopology(bool HasDistributed);
+/// <summary>The Redis behind L2, if any; without it the cache is L1 only.</summary>
+public sealed record CacheTopology(IConnectionMultiplexer? Redis)
+{
+    public bool HasDistributed => Redis is not null;
+}
 
 /// <summary>
 /// The one entry point for cached reads. FusionCache does the heavy lifting (L1 + Redis L2,
@@ -90,6 +94,24 @@ public sealed partial class ShopCache
             }
         }, CancellationToken.None);
     }
+
+    /// <summary>
+    /// Deletes the key from Redis directly and throws if Redis cannot confirm it. FusionCache
+    /// never throws for L2 (it queues the removal for auto-recovery), which is right for data but
+    /// not for revocations: a removal that silently missed Redis would let the old entry be read
+    /// again once Redis is back. Callers revoking access call this first and fail (503) if it throws.
+    /// </summary>
+    public async ValueTask RemoveFromDistributedOrThrowAsync(string key)
+    {
+        if (topology.Redis is { } redis) await redis.GetDatabase().KeyDeleteAsync(DistributedKey(key));
+    }
+
+    /// <summary>The Redis key FusionCache uses for <paramref name="key"/>: wire-format version, separator, our prefix.</summary>
+    internal static string DistributedKey(string key) => DistributedKeyPrefix + key;
+
+    // FusionCache's defaults (we do not change its internal strings); a test checks the key exists in Redis.
+    private static readonly string DistributedKeyPrefix =
+        $"{FusionCacheOptions.DistributedCacheWireFormatVersion}{new FusionCacheOptions().InternalStrings.DistributedCacheWireFormatSeparator}{CachingSetup.KeyPrefix}";
 
     private static readonly FusionCacheEntryOptions RemoveOptions = new()
     {

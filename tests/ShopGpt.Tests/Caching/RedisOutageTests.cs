@@ -1,3 +1,4 @@
+using ShopGpt.Server.Accounts;
 using ShopGpt.Server.Caching;
 using ShopGpt.Tests.Infrastructure;
 using StackExchange.Redis;
@@ -84,5 +85,51 @@ public sealed class RedisOutageTests
             await fusionA.SetAsync(shared, "new", longLived);
             return await fusionB.GetOrDefaultAsync<string>(shared) == "new";
         }, "instance B drops its L1 copy after A's change");
+    }
+
+    [Fact]
+    public async Task LogoutWhileRedisHangsFailsAndChangesNothingAndAfterwardsIsRejectedEverywhere()
+    {
+        await using var redis = await PrivateRedis.StartAsync();
+        var settings = new Dictionary<string, string?> { ["ConnectionStrings:Redis"] = redis.ConnectionString };
+        await using var a = await TestApp.StartAsync(settings);
+        await using var b = await TestApp.StartAsync(settings);
+        using var user = await a.GuestAsync();
+        using var onB = b.Client(user.Token);
+        Assert.Equal(HttpStatusCode.OK, (await onB.GetAsync("/api/conversations")).StatusCode);
+        Assert.Equal(HttpStatusCode.OK, (await user.Http.GetAsync("/api/conversations")).StatusCode);
+
+        // The session is cached in Redis under the key the revocation deletes directly.
+        Assert.True(SessionToken.TryParse(user.Token, out _, out var hash));
+        await using var raw = await redis.ConnectAsync();
+        Assert.True(await raw.GetDatabase().KeyExistsAsync(ShopCache.DistributedKey(SessionStore.CacheKey(hash))));
+
+        await redis.PauseAsync();
+        try
+        {
+            // Redis cannot confirm the removal: the logout is refused and the session stays valid
+            // (validation meanwhile falls back to the database: no error, no stale decision).
+            Assert.Equal(HttpStatusCode.ServiceUnavailable, (await user.Http.PostAsync("/api/auth/logout", null)).StatusCode);
+            Assert.Equal(HttpStatusCode.OK, (await onB.GetAsync("/api/conversations")).StatusCode);
+        }
+        finally
+        {
+            await redis.ResumeAsync();
+        }
+
+        // Redis is back (with the old entry still in it): a logout now is seen by every instance at once.
+        HttpResponseMessage logout;
+        var deadline = DateTime.UtcNow.AddSeconds(20);
+        while ((logout = await user.Http.PostAsync("/api/auth/logout", null)).StatusCode == HttpStatusCode.ServiceUnavailable)
+        {
+            Assert.True(DateTime.UtcNow < deadline, "logout kept failing after Redis came back");
+            await Task.Delay(100);
+        }
+        Assert.Equal(HttpStatusCode.NoContent, logout.StatusCode);
+        for (var i = 0; i < 10; i++)
+        {
+            Assert.Equal(HttpStatusCode.Unauthorized, (await onB.GetAsync("/api/conversations")).StatusCode);
+            Assert.Equal(HttpStatusCode.Unauthorized, (await user.Http.GetAsync("/api/conversations")).StatusCode);
+        }
     }
 }
