@@ -5,6 +5,7 @@ using ShopGpt.Server.Data;
 using ShopGpt.Server.Http;
 using ShopGpt.Server.Messaging;
 using ShopGpt.Server.Observability;
+using ShopGpt.Server.Realtime;
 
 namespace ShopGpt.Server;
 
@@ -20,27 +21,33 @@ public static class AppHost
             o.SerializerOptions.TypeInfoResolverChain.Insert(0, Http.ApiJsonContext.Default));
 
         builder.AddHttpBasics();
+        builder.AddRateLimits();
         builder.AddData();
         builder.AddCaching();
         builder.AddAccounts();
         builder.AddConversations();
         builder.AddMessaging();
+        builder.AddRealtime();
         builder.AddHealth();
         builder.AddMetrics();
 
         var app = builder.Build();
 
+        app.UseForwardedHeaders();
         app.UseSecurityHeaders();
         app.UseHttpBasics();
         app.UseDefaultFiles();
         app.UseStaticFiles();
         app.UseAuthentication();
         app.UseAuthorization();
+        app.UseRateLimits();
 
         app.MapHealth();
         app.MapMetrics();
         app.MapAccounts();
         app.MapConversations();
+        app.MapRealtime();
+        app.MapMessageSearch();
         app.MapCaching();
         return app;
     }

@@ -24,16 +24,17 @@ public static class ConversationEndpoints
 
     public static void MapConversations(this IEndpointRouteBuilder app)
     {
-        var g = app.MapGroup("/api/conversations").RequireAuthorization();
+        var g = app.MapGroup("/api/conversations").RequireAuthorization().RequireRateLimiting(Http.RateLimiting.UserPolicy);
         g.MapGet("/", ListAsync);
         g.MapPost("/", CreateAsync);
+        g.MapGet("/popular", Data.PopularConversations.GetAsync);   // literal segment: never taken for {id:guid}
         g.MapGet("/{id:guid}", GetAsync);
         g.MapPatch("/{id:guid}", PatchAsync);
         g.MapDelete("/{id:guid}", DeleteAsync);
         g.MapGet("/{id:guid}/messages", MessagesAsync);
         g.MapPost("/{id:guid}/messages", SendAsync);
 
-        var shared = app.MapGroup("/api/shared").RequireAuthorization();
+        var shared = app.MapGroup("/api/shared").RequireAuthorization().RequireRateLimiting(Http.RateLimiting.UserPolicy);
         shared.MapGet("/{id:guid}", GetSharedAsync);
         shared.MapGet("/{id:guid}/messages", SharedMessagesAsync);
     }

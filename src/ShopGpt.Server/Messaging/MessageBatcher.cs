@@ -43,10 +43,10 @@ public sealed partial class MessageBatcher : BackgroundService
     private readonly Histogram<double> commitLatency;
     private readonly Counter<long> commits;
     private readonly Counter<long> duplicates;
-    private readonly Conversations.ConversationListCache listCache;
+    private readonly Conversations.ConversationListCache? listCache;
 
     public MessageBatcher(NpgsqlDataSource db, IOptions<MessagingOptions> options, ILogger<MessageBatcher> log, IMeterFactory meters,
-        Conversations.ConversationListCache listCache)
+        Conversations.ConversationListCache? listCache = null) // null in tools that commit without a cache (bench db)
     {
         this.listCache = listCache;
         this.db = db;
@@ -135,6 +135,7 @@ public sealed partial class MessageBatcher : BackgroundService
     /// </summary>
     private async Task InvalidateListsAsync(List<Pending> batch, SendOutcome[] results)
     {
+        if (listCache is null) return;
         try
         {
             var owners = new HashSet<Guid>();

@@ -32,6 +32,10 @@ public sealed class TestApp : IAsyncDisposable
             ["Database:MaxPoolSize"] = "40",
             ["Accounts:PasswordIterations"] = "1000",
             ["Logging:LogLevel:Default"] = "Warning",
+            // Tests create many users from one IP; the rate-limit tests set their own low limits.
+            ["RateLimits:AuthPerIpPerMinute"] = "1000000",
+            ["RateLimits:PerUserPerSecond"] = "1000000",
+            ["RateLimits:PerUserBurst"] = "1000000",
         };
         if (settings is not null)
             foreach (var (k, v) in settings) config[k] = v;
@@ -102,4 +106,15 @@ public sealed class AppFixture : IAsyncLifetime
 public sealed class AppCollection : ICollectionFixture<AppFixture>
 {
     public const string Name = "app";
+}
+
+/// <summary>
+/// Tests that measure the whole process — metrics (OpenTelemetry's meter listener is
+/// process-wide, so every in-process instance's meters reach every exporter) and memory —
+/// run in this collection, which xunit runs alone after the parallel ones.
+/// </summary>
+[CollectionDefinition(Name, DisableParallelization = true)]
+public sealed class IsolatedCollection : ICollectionFixture<AppFixture>
+{
+    public const string Name = "isolated";
 }
