@@ -71,7 +71,13 @@ public sealed partial class ShopCache
 
     /// <summary>Drops the key everywhere: L1 here, L2, and (through the backplane) L1 on every other instance.</summary>
     public ValueTask RemoveAsync(string key, CancellationToken ct = default) =>
-        cache.RemoveAsync(key, RemoveOptions, ct);
+        cache.RemoveAsync(key, RedisDown ? RemoveWhileRedisDownOptions : RemoveOptions, ct);
+
+    /// <summary>
+    /// The multiplexer knows it has no connection (Redis stopped or unreachable): every Redis call
+    /// would wait in its backlog until the command timeout, so the cache does not try.
+    /// </summary>
+    private bool RedisDown => topology.Redis is { IsConnected: false };
 
     /// <summary>
     /// Removal after a write to the source: removes now, and once more when any factory that
@@ -120,6 +126,13 @@ public sealed partial class ShopCache
         AllowBackgroundBackplaneOperations = false,
     };
 
+    // Still attempted (FusionCache's auto-recovery replays it when Redis is back), but not waited for.
+    private static readonly FusionCacheEntryOptions RemoveWhileRedisDownOptions = new()
+    {
+        AllowBackgroundDistributedCacheOperations = true,
+        AllowBackgroundBackplaneOperations = true,
+    };
+
     private async Task<Cached<T>> ComputeAsync<T>(Func<CancellationToken, Task<T>> factory, CachePolicy policy, bool hot, CancellationToken ct)
     {
         metrics.FactoryRun();
@@ -144,6 +157,15 @@ public sealed partial class ShopCache
             // waiting on the lock finds the value in Redis instead of running the factory again.
             AllowBackgroundDistributedCacheOperations = false,
         };
+        if (RedisDown)
+        {
+            // L1 and the database only until Redis is back (no backlog waits on every request).
+            // Removals are still sent (see RemoveAsync), so nothing stale survives the outage in L2.
+            o.SkipDistributedCacheRead = true;
+            o.SkipDistributedCacheWrite = true;
+            o.SkipDistributedLocker = true;
+            o.SkipBackplaneNotifications = true;
+        }
         if (policy.Sensitive)
         {
             // Authorization data: never stale, never early, and (with Redis) never from L1, so a

@@ -132,4 +132,30 @@ public sealed class RedisOutageTests
             Assert.Equal(HttpStatusCode.Unauthorized, (await user.Http.GetAsync("/api/conversations")).StatusCode);
         }
     }
+
+    [Fact]
+    public async Task AnInstanceStartedWhileRedisIsDownServesAndPicksRedisUpLater()
+    {
+        await using var redis = await PrivateRedis.StartAsync();
+        await redis.KillAsync();
+        await using var app = await TestApp.StartAsync(new Dictionary<string, string?> { ["ConnectionStrings:Redis"] = redis.ConnectionString });
+        using var user = await app.GuestAsync();
+        var id = await user.CreateConversationAsync("no redis");
+        for (var i = 0; i < 5; i++)
+        {
+            var res = await user.Http.GetAsync("/api/conversations");
+            Assert.Equal(HttpStatusCode.OK, res.StatusCode);
+            Assert.Equal(id, (await res.Content.ReadFromJsonAsync<JsonElement>()).GetProperty("items")[0].GetProperty("id").GetGuid());
+        }
+
+        await redis.RestartAsync();
+        await using var raw = await redis.ConnectAsync();
+        var cache = app.Services.GetRequiredService<ShopCache>();
+        await PollAsync(async () =>
+        {
+            var key = $"test:late:{Guid.NewGuid():N}";
+            await cache.GetOrSetAsync(key, _ => Task.FromResult(1), new CachePolicy(TimeSpan.FromMinutes(5)));
+            return await raw.GetDatabase().KeyExistsAsync(ShopCache.DistributedKey(key));
+        }, "the instance writes to Redis once it is up");
+    }
 }
