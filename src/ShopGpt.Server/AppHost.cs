@@ -1,5 +1,7 @@
 using ShopGpt.Server.Accounts;
 using ShopGpt.Server.Caching;
+using ShopGpt.Server.Assistant;
+using ShopGpt.Server.Catalog;
 using ShopGpt.Server.Conversations;
 using ShopGpt.Server.Data;
 using ShopGpt.Server.Http;
@@ -12,7 +14,7 @@ namespace ShopGpt.Server;
 /// <summary>Builds the one web app: each feature adds its services and maps its endpoints.</summary>
 public static class AppHost
 {
-    public static WebApplication Build(string[] args, Action<WebApplicationBuilder>? configure = null)
+    public static WebApplication Build(string[] args, Action<WebApplicationBuilder>? configure = null, Action<IServiceCollection>? overrides = null)
     {
         var builder = WebApplication.CreateBuilder(args);
         configure?.Invoke(builder);
@@ -28,9 +30,13 @@ public static class AppHost
         builder.AddConversations();
         builder.AddMessaging();
         builder.AddRealtime();
+        builder.AddCatalog();
+        builder.AddAssistant();
         builder.AddHealth();
         builder.AddMetrics();
 
+        // Tests replace seams (a recording IConversationEvents, a scripted IChatClient) after every feature registered its own.
+        overrides?.Invoke(builder.Services);
         var app = builder.Build();
 
         app.UseForwardedHeaders();
@@ -49,12 +55,14 @@ public static class AppHost
         app.MapRealtime();
         app.MapMessageSearch();
         app.MapCaching();
+        app.MapCatalog();
         return app;
     }
 
-    /// <summary>Work that must finish before the instance serves: schema migrations.</summary>
+    /// <summary>Work that must finish before the instance serves: schema migrations, catalog seed and index.</summary>
     public static async Task PrepareAsync(WebApplication app, CancellationToken ct = default)
     {
         await app.Services.GetRequiredService<MigrationRunner>().RunAsync(ct);
+        await app.PrepareCatalogAsync(ct);
     }
 }

@@ -32,6 +32,8 @@ public sealed partial class CachingApiJsonContext : JsonSerializerContext;
 /// </summary>
 [JsonSerializable(typeof(FusionCacheDistributedEntry<Cached<SessionInfo?>>))]
 [JsonSerializable(typeof(FusionCacheDistributedEntry<Cached<List<Conversation>>>))]
+[JsonSerializable(typeof(FusionCacheDistributedEntry<Cached<Catalog.SearchOutcome>>))]
+[JsonSerializable(typeof(FusionCacheDistributedEntry<Cached<Catalog.Product?>>))]
 public sealed partial class CacheJsonContext : JsonSerializerContext;
 
 public static class CachingSetup

@@ -53,7 +53,9 @@ public sealed partial class ShopCache
     /// The value for <paramref name="key"/>: from L1, else L2, else <paramref name="factory"/>
     /// run once across all instances (others wait for it and read its result).
     /// </summary>
-    public async ValueTask<T> GetOrSetAsync<T>(string key, Func<CancellationToken, Task<T>> factory, CachePolicy policy, CancellationToken ct = default)
+    /// <param name="durationFor">Optional: a shorter lifetime for some values (e.g. a degraded answer), null for the policy's.</param>
+    public async ValueTask<T> GetOrSetAsync<T>(string key, Func<CancellationToken, Task<T>> factory, CachePolicy policy, CancellationToken ct = default,
+        Func<T, TimeSpan?>? durationFor = null)
     {
         var hot = false;
         if (!policy.Sensitive) hot = hotKeys.Record(key);
@@ -63,6 +65,11 @@ public sealed partial class ShopCache
             ran = true;
             var made = await ComputeAsync(factory, policy, hot, token);
             Adapt(ctx.Options, policy, hot);
+            if (durationFor?.Invoke(made.Value) is { } shorter && shorter < ctx.Options.Duration)
+            {
+                ctx.Options.Duration = shorter;
+                made = made with { ExpiresAtMs = (clock.GetUtcNow() + shorter).ToUnixTimeMilliseconds() };
+            }
             return made;
         }, EntryOptions(policy, hot), ct);
         if (!ran && !policy.Sensitive) MaybeRefreshEarly(key, entry, factory, policy, hot);

@@ -31,7 +31,10 @@ public sealed record Message(
         r.GetString(o + 8));
 }
 
-/// <summary>A message to store. <see cref="ClientId"/> makes the write idempotent per conversation.</summary>
+/// <summary>
+/// A message to store. <see cref="ClientId"/> makes the write idempotent per conversation.
+/// <see cref="MessageId"/> lets the assistant store its answer under the id its delta frames already carried.
+/// </summary>
 public sealed record NewMessage(
     Guid UserId,
     Guid ConversationId,
@@ -39,7 +42,8 @@ public sealed record NewMessage(
     string Text,
     string? ClientId,
     string Status = "complete",
-    string? ProductsJson = null);
+    string? ProductsJson = null,
+    Guid? MessageId = null);
 
 /// <summary>What the write path answers: the stored row, whether it already existed, or no such conversation.</summary>
 public readonly record struct SendOutcome(Message? Message, bool Duplicate)

@@ -22,7 +22,7 @@ public sealed class TestApp : IAsyncDisposable
 
     public IServiceProvider Services => App.Services;
 
-    public static async Task<TestApp> StartAsync(IDictionary<string, string?>? settings = null)
+    public static async Task<TestApp> StartAsync(IDictionary<string, string?>? settings = null, Action<IServiceCollection>? overrides = null)
     {
         var config = new Dictionary<string, string?>
         {
@@ -32,6 +32,9 @@ public sealed class TestApp : IAsyncDisposable
             ["Database:MaxPoolSize"] = "40",
             ["Accounts:PasswordIterations"] = "1000",
             ["Logging:LogLevel:Default"] = "Warning",
+            // Features other than the assistant count a conversation's messages exactly; the
+            // assistant and catalog tests switch it on (CatalogFixture.Settings).
+            ["Assistant:Enabled"] = "false",
             // Tests create many users from one IP; the rate-limit tests set their own low limits.
             ["RateLimits:AuthPerIpPerMinute"] = "1000000",
             ["RateLimits:PerUserPerSecond"] = "1000000",
@@ -44,7 +47,7 @@ public sealed class TestApp : IAsyncDisposable
         {
             b.Configuration.AddInMemoryCollection(config);
             b.WebHost.UseUrls("http://127.0.0.1:0");
-        });
+        }, overrides);
         await AppHost.PrepareAsync(app);
         await app.StartAsync();
         var address = app.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()!.Addresses.First();

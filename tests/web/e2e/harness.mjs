@@ -62,6 +62,8 @@ export async function startServer({ port, log = 'e2e-server.log' } = {}) {
         ...process.env,
         ConnectionStrings__Postgres: process.env.SHOPGPT_TEST_PG,
         ConnectionStrings__Redis: process.env.SHOPGPT_TEST_REDIS,
+        // Seeds the real catalog when the test database has none yet (first start).
+        Catalog__SeedPath: process.env.SHOPGPT_CATALOG ?? path.join(repoRoot, '..', 'shared', 'data', 'catalog'),
         ASPNETCORE_ENVIRONMENT: process.env.ASPNETCORE_ENVIRONMENT ?? 'Production',
         DOTNET_NOLOGO: '1',
         DOTNET_CLI_TELEMETRY_OPTOUT: '1',

@@ -1,0 +1,238 @@
+using System.Collections.Concurrent;
+using System.ComponentModel.DataAnnotations;
+using System.Diagnostics;
+using System.Diagnostics.Metrics;
+using System.Text;
+using System.Text.Json;
+using System.Threading.Channels;
+using Microsoft.Extensions.AI;
+using Microsoft.Extensions.Options;
+using ShopGpt.Server.Catalog;
+using ShopGpt.Server.Conversations;
+using ShopGpt.Server.Messaging;
+
+namespace ShopGpt.Server.Assistant;
+
+public sealed class AssistantOptions
+{
+    /// <summary>catalog (built-in, no model) | openai (any OpenAI-compatible endpoint) | ollama.</summary>
+    [RegularExpression("^(catalog|openai|ollama)$")] public string Provider { get; set; } = "catalog";
+
+    /// <summary>Base URL for openai (e.g. https://api.openai.com/v1) or ollama (http://127.0.0.1:11434).</summary>
+    public string? Endpoint { get; set; }
+
+    public string Model { get; set; } = "gpt-4o-mini";
+
+    /// <summary>API key for openai; read from configuration/environment (Assistant__ApiKey), never logged.</summary>
+    public string? ApiKey { get; set; }
+
+    /// <summary>Turns generating at once on this instance.</summary>
+    [Range(1, 1000)] public int MaxConcurrentTurns { get; set; } = 32;
+
+    /// <summary>Turns waiting for a slot; when full the turn is refused and the shopper told (busy).</summary>
+    [Range(1, 100_000)] public int QueueCapacity { get; set; } = 256;
+
+    /// <summary>Earlier messages read for follow-ups ("cheaper ones?", "compare the first two").</summary>
+    [Range(0, 100)] public int ContextMessages { get; set; } = 12;
+
+    [Range(1, 3600)] public int TurnTimeoutSeconds { get; set; } = 120;
+
+    /// <summary>Pause between the catalog responder's chunks (a typing pace; 0 in benchmarks).</summary>
+    [Range(0, 1000)] public int CatalogChunkDelayMs { get; set; } = 15;
+}
+
+/// <summary>
+/// Runs assistant turns server-side, independent of any connection: a user message is stored →
+/// <see cref="Start"/> queues a turn → a worker reads the context, plans and retrieves, streams
+/// the provider's chunks as <see cref="AssistantDelta"/> events, then stores the answer through
+/// the batcher under client id "assistant:&lt;user message id&gt;" (idempotent) and publishes
+/// <see cref="MessageStored"/> + <see cref="AssistantDone"/>. A shopper who disconnects finds the
+/// answer on resume. Bounded: <see cref="AssistantOptions.MaxConcurrentTurns"/> workers and a queue
+/// of <see cref="AssistantOptions.QueueCapacity"/>; when the queue is full the turn is not started
+/// and a short <c>failed</c> assistant message says so (the shopper sees it as msg + done).
+/// </summary>
+public sealed partial class AssistantOrchestrator : BackgroundService, IAssistantTurns
+{
+    public const string BusyText = "I'm answering a lot of shoppers right now and couldn't start on this one. Please send it again in a moment.";
+    public const string FailedText = "Sorry — something went wrong while I was writing this answer. Please try again.";
+    public const string TimeoutText = "Sorry — this answer took too long and was cut off. Please try again.";
+
+    private readonly Channel<Turn> queue;
+    private readonly ConcurrentDictionary<(Guid Owner, Guid Conversation), Turn> active = new();
+    private readonly AssistantOptions options;
+    private readonly IChatClient chat;
+    private readonly TurnPlanner planner;
+    private readonly ProductSearch search;
+    private readonly ConversationStore conversations;
+    private readonly MessageBatcher batcher;
+    private readonly IConversationEvents events;
+    private readonly ILogger<AssistantOrchestrator> log;
+    private readonly Counter<long> turns;
+    private readonly Histogram<double> firstDelta;
+    private readonly Counter<long> chunks;
+    private readonly Counter<long> busy;
+    private readonly KeyValuePair<string, object?> providerTag;
+
+    public AssistantOrchestrator(IOptions<AssistantOptions> options, IChatClient chat, TurnPlanner planner, ProductSearch search, ConversationStore conversations,
+        MessageBatcher batcher, IConversationEvents events, ILogger<AssistantOrchestrator> log, IMeterFactory meters)
+    {
+        this.options = options.Value;
+        this.chat = chat;
+        this.planner = planner;
+        this.search = search;
+        this.conversations = conversations;
+        this.batcher = batcher;
+        this.events = events;
+        this.log = log;
+        providerTag = new("provider", this.options.Provider);
+        queue = Channel.CreateBounded<Turn>(new BoundedChannelOptions(this.options.QueueCapacity) { FullMode = BoundedChannelFullMode.Wait });
+        var meter = meters.Create("ShopGpt.Assistant");
+        turns = meter.CreateCounter<long>("shopgpt.assistant.turns", "{turn}", "Assistant turns finished, by final status");
+        firstDelta = meter.CreateHistogram<double>("shopgpt.assistant.time_to_first_delta", "s", "From the user message being stored to the first answer chunk",
+            advice: new InstrumentAdvice<double> { HistogramBucketBoundaries = [0.005, 0.01, 0.025, 0.05, 0.1, 0.15, 0.25, 0.5, 1, 2.5, 5, 10] });
+        chunks = meter.CreateCounter<long>("shopgpt.assistant.chunks", "{chunk}", "Answer chunks streamed");
+        busy = meter.CreateCounter<long>("shopgpt.assistant.busy_rejections", "{turn}", "Turns refused because the queue was full");
+        meter.CreateObservableGauge("shopgpt.assistant.queue_depth", () => queue.Reader.Count, "{turn}", "Turns waiting for a worker");
+        meter.CreateObservableGauge("shopgpt.assistant.queue_capacity", () => this.options.QueueCapacity, "{turn}", "Most turns that may wait");
+    }
+
+    public void Start(Guid ownerId, Message userMessage)
+    {
+        var turn = new Turn(ownerId, userMessage, Guid.CreateVersion7(), Stopwatch.GetTimestamp());
+        active[(ownerId, userMessage.ConversationId)] = turn;
+        if (queue.Writer.TryWrite(turn)) return;
+        busy.Add(1);
+        LogBusy(log, options.QueueCapacity);
+        _ = FinishAsync(turn, BusyText, "failed", null, countTurn: false);
+    }
+
+    public bool Stop(Guid ownerId, Guid conversationId)
+    {
+        if (!active.TryGetValue((ownerId, conversationId), out var turn)) return false;
+        turn.Cancel.Cancel();
+        return true;
+    }
+
+    protected override Task ExecuteAsync(CancellationToken stoppingToken) =>
+        Task.WhenAll(Enumerable.Range(0, options.MaxConcurrentTurns).Select(_ => WorkerAsync(stoppingToken)));
+
+    private async Task WorkerAsync(CancellationToken stoppingToken)
+    {
+        try
+        {
+            while (await queue.Reader.WaitToReadAsync(stoppingToken))
+                while (queue.Reader.TryRead(out var turn))
+                    await RunAsync(turn, stoppingToken);
+        }
+        catch (OperationCanceledException) when (stoppingToken.IsCancellationRequested)
+        {
+        }
+        // Shutting down: turns still queued get a stored answer too, so nobody waits forever.
+        while (queue.Reader.TryRead(out var left))
+            await FinishAsync(left, BusyText, "failed", null, countTurn: true);
+    }
+
+    private async Task RunAsync(Turn turn, CancellationToken stoppingToken)
+    {
+        using var linked = CancellationTokenSource.CreateLinkedTokenSource(turn.Cancel.Token, stoppingToken);
+        linked.CancelAfter(TimeSpan.FromSeconds(options.TurnTimeoutSeconds));
+        var ct = linked.Token;
+        var text = new StringBuilder();
+        var products = new List<Product>();
+        var status = "complete";
+        try
+        {
+            ct.ThrowIfCancellationRequested();
+            var owner = turn.Owner;
+            var cid = turn.UserMessage.ConversationId;
+            var history = await conversations.MessagesBeforeAsync(owner, cid, turn.UserMessage.Seq, options.ContextMessages, ct);
+            history.Reverse();
+            var plan = await planner.PlanAsync(history, turn.UserMessage.Text, ct);
+            products.AddRange(plan.Products);
+
+            var chatOptions = new ChatOptions { AdditionalProperties = new() { [AssistantPrompt.PlanKey] = plan } };
+            if (options.Provider != "catalog")
+                chatOptions.Tools = [AssistantPrompt.SearchTool(search, found => { lock (products) products.AddRange(found); })];
+            var first = true;
+            await foreach (var update in chat.GetStreamingResponseAsync(AssistantPrompt.Build(history, turn.UserMessage.Text, plan), chatOptions, ct))
+            {
+                var chunk = update.Text;
+                if (string.IsNullOrEmpty(chunk)) continue;
+                if (first)
+                {
+                    firstDelta.Record(Stopwatch.GetElapsedTime(turn.Queued).TotalSeconds, providerTag);
+                    first = false;
+                }
+                text.Append(chunk);
+                chunks.Add(1, providerTag);
+                events.Publish(new AssistantDelta(owner, cid, turn.AnswerId, chunk));
+            }
+        }
+        catch (OperationCanceledException) when (turn.Cancel.IsCancellationRequested || stoppingToken.IsCancellationRequested)
+        {
+            status = "stopped";
+        }
+        catch (OperationCanceledException)
+        {
+            status = "failed";
+            text.Clear().Append(TimeoutText);
+        }
+        catch (Exception e)
+        {
+            // Provider, search or database failure: the shopper gets a short stored explanation.
+            LogTurnFailed(log, options.Provider, e.GetType().Name, e);
+            status = "failed";
+            text.Clear().Append(FailedText);
+        }
+        var body = text.Length > 0 ? text.ToString() : status == "stopped" ? "(stopped)" : FailedText;
+        await FinishAsync(turn, body, status, status == "failed" ? null : products, countTurn: true);
+    }
+
+    /// <summary>Stores the answer and tells followers; never throws (a failure here is logged; resume shows what was stored).</summary>
+    private async Task FinishAsync(Turn turn, string text, string status, List<Product>? products, bool countTurn)
+    {
+        var cid = turn.UserMessage.ConversationId;
+        try
+        {
+            string? productsJson = null;
+            if (products is { Count: > 0 })
+            {
+                List<ProductRef> refs;
+                lock (products) refs = products.DistinctBy(p => p.Id).Take(10).Select(p => p.ToRef()).ToList();
+                productsJson = JsonSerializer.Serialize(refs, CatalogJsonContext.Default.ListProductRef);
+            }
+            var outcome = await batcher.SendAsync(
+                new NewMessage(turn.Owner, cid, "assistant", text, "assistant:" + turn.UserMessage.Id, status, productsJson, turn.AnswerId),
+                CancellationToken.None);
+            if (outcome.Message is { } stored)
+            {
+                events.Publish(new MessageStored(turn.Owner, stored));
+                events.Publish(new AssistantDone(turn.Owner, cid, stored.Id, stored.Seq, stored.Status));
+            }
+            if (countTurn) turns.Add(1, providerTag, new KeyValuePair<string, object?>("status", status));
+        }
+        catch (Exception e)
+        {
+            LogStoreFailed(log, e.GetType().Name, e);
+        }
+        finally
+        {
+            active.TryRemove(new KeyValuePair<(Guid, Guid), Turn>((turn.Owner, cid), turn));
+            turn.Cancel.Dispose();
+        }
+    }
+
+    private sealed record Turn(Guid Owner, Message UserMessage, Guid AnswerId, long Queued)
+    {
+        public CancellationTokenSource Cancel { get; } = new();
+    }
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "Assistant queue full ({Capacity}); a turn was refused as busy")]
+    private static partial void LogBusy(ILogger logger, int capacity);
+
+    [LoggerMessage(Level = LogLevel.Error, Message = "Assistant turn failed with provider {Provider} ({ExceptionType})")]
+    private static partial void LogTurnFailed(ILogger logger, string provider, string exceptionType, Exception e);
+
+    [LoggerMessage(Level = LogLevel.Error, Message = "Storing an assistant answer failed ({ExceptionType})")]
+    private static partial void LogStoreFailed(ILogger logger, string exceptionType, Exception e);
+}
