@@ -28,13 +28,16 @@ var rate = int.Parse(Env("SHOPGPT_BENCH_RATE", "200"), CultureInfo.InvariantCult
 var warmup = TimeSpan.FromSeconds(int.Parse(Env("SHOPGPT_BENCH_WARMUP_SECONDS", "30"), CultureInfo.InvariantCulture));
 var measure = TimeSpan.FromSeconds(int.Parse(Env("SHOPGPT_BENCH_SECONDS", "60"), CultureInfo.InvariantCulture));
 var output = Env("SHOPGPT_BENCH_OUT", "artifacts/bench/cache.md");
+// standin: the bench's own table; catalog: the real hybrid ProductSearch on the seeded catalog.
+var target = Env("SHOPGPT_BENCH_TARGET", "standin");
+var catalogPath = target == "catalog" ? Env("SHOPGPT_BENCH_CATALOG", "../shared/data/catalog") : null;
 
 var queries = JsonSerializer.Deserialize(File.ReadAllText(queriesPath), BenchJson.Default.ListQueryPopularity)!;
 Console.WriteLine($"{queries.Count} queries, total popularity {queries.Sum(q => q.Popularity)}; {rate} req/s, warm-up {warmup.TotalSeconds} s, measured {measure.TotalSeconds} s per variant");
 
-await Catalog.SeedAsync(pg, queries);
-await using var a = await Instance.StartAsync(pg, redis);
-await using var b = await Instance.StartAsync(pg, redis);
+if (catalogPath is null) await Catalog.SeedAsync(pg, queries);
+await using var a = await Instance.StartAsync(pg, redis, catalogPath);
+await using var b = await Instance.StartAsync(pg, redis, catalogPath);
 Instance[] instances = [a, b];
 
 var results = new List<Result>();
@@ -88,6 +91,7 @@ async Task Expire(string variant)
 }
 
 var report = new StringBuilder();
+report.AppendLine(CultureInfo.InvariantCulture, $"Target: {(catalogPath is null ? "stand-in table" : "real ProductSearch (hybrid) on " + catalogPath)}; \"DB queries\" = executions of the uncached search.");
 report.AppendLine(CultureInfo.InvariantCulture, $"{DateTime.UtcNow:yyyy-MM-dd HH:mm} UTC, {Environment.ProcessorCount} cores. Rate {rate} req/s over 2 instances, {queries.Count} distinct queries weighted by popularity, measured {measure.TotalSeconds} s per variant after {warmup.TotalSeconds} s warm-up; expiry storm at {measure.TotalSeconds / 2} s (every entry expired + 400 concurrent requests for the top 10 queries; the storm-half hit rate counts the burst's DB queries but not its requests).");
 report.AppendLine();
 report.AppendLine(Result.Header);
@@ -112,6 +116,7 @@ namespace ShopGpt.Bench.Cache
     [JsonSourceGenerationOptions(JsonSerializerDefaults.Web)]
     [JsonSerializable(typeof(List<QueryPopularity>))]
     [JsonSerializable(typeof(List<BenchProduct>))]
+    [JsonSerializable(typeof(ShopGpt.Server.Catalog.SearchOutcome))]
     [JsonSerializable(typeof(Cached<List<BenchProduct>>))]
     [JsonSerializable(typeof(ZiggyCreatures.Caching.Fusion.Internals.Distributed.FusionCacheDistributedEntry<Cached<List<BenchProduct>>>))]
     public sealed partial class BenchJson : JsonSerializerContext;
@@ -171,11 +176,17 @@ namespace ShopGpt.Bench.Cache
             await analyze.ExecuteNonQueryAsync();
         }
 
-        public static async Task<List<BenchProduct>> SearchAsync(NpgsqlDataSource db, string q, CancellationToken ct)
+        /// <summary>Counts one execution of the uncached search for <paramref name="q"/>.</summary>
+        public static void Count(string q)
         {
             Interlocked.Increment(ref dbQueries);
             if (watched is { } w && w.Contains(q)) Interlocked.Increment(ref watchedQueries);
             PerSecond.AddOrUpdate(Environment.TickCount64 / 1000, 1, (_, n) => n + 1);
+        }
+
+        public static async Task<List<BenchProduct>> SearchAsync(NpgsqlDataSource db, string q, CancellationToken ct)
+        {
+            Count(q);
             await using var cmd = db.CreateCommand(
                 "select id, name, popularity from cache_bench_products where name ilike '%' || $1 || '%' order by popularity desc, id limit 20");
             cmd.Parameters.AddWithValue(q);
@@ -200,7 +211,7 @@ namespace ShopGpt.Bench.Cache
         public Uri Address { get; }
         public IServiceProvider Services => app.Services;
 
-        public static async Task<Instance> StartAsync(string pg, string redis)
+        public static async Task<Instance> StartAsync(string pg, string redis, string? catalogPath)
         {
             var app = AppHost.Build([], b =>
             {
@@ -211,6 +222,8 @@ namespace ShopGpt.Bench.Cache
                     ["Database:MinPoolSize"] = "0",
                     ["Database:MaxPoolSize"] = "50",
                     ["Logging:LogLevel:Default"] = "Warning",
+                    ["Catalog:SeedPath"] = catalogPath,
+                    ["Assistant:Enabled"] = "false",
                 });
                 b.WebHost.UseUrls("http://127.0.0.1:0");
                 // How a feature makes its cached types source-generated in the L2 wire format.
@@ -224,6 +237,15 @@ namespace ShopGpt.Bench.Cache
                 ConnectionMultiplexerFactory = () => Task.FromResult(app.Services.GetRequiredService<IConnectionMultiplexer>()),
                 InstanceName = "bench-plain:",
             }));
+            if (catalogPath is null) MapStandIn(app, plain, plainTtl);
+            else MapCatalog(app, plain, plainTtl);
+            await app.StartAsync();
+            var address = app.Services.GetRequiredService<Microsoft.AspNetCore.Hosting.Server.IServer>().Features.Get<IServerAddressesFeature>()!.Addresses.First();
+            return new Instance(app, new Uri(address));
+        }
+
+        private static void MapStandIn(WebApplication app, RedisCache plain, DistributedCacheEntryOptions plainTtl)
+        {
             app.MapGet("/bench/search/none", async (string q, NpgsqlDataSource db, CancellationToken ct) =>
                 TypedResults.Ok(await Catalog.SearchAsync(db, q, ct)));
             app.MapGet("/bench/search/plain", async (string q, NpgsqlDataSource db, CancellationToken ct) =>
@@ -238,9 +260,31 @@ namespace ShopGpt.Bench.Cache
             });
             app.MapGet("/bench/search/shopcache", async (string q, ProductCache products, NpgsqlDataSource db, CancellationToken ct) =>
                 TypedResults.Ok(await products.SearchAsync(q, null, t => Catalog.SearchAsync(db, q, t), ct)));
-            await app.StartAsync();
-            var address = app.Services.GetRequiredService<Microsoft.AspNetCore.Hosting.Server.IServer>().Features.Get<IServerAddressesFeature>()!.Addresses.First();
-            return new Instance(app, new Uri(address));
+        }
+
+        /// <summary>The real search: none/plain call an uncached ProductSearch; shopcache goes through ProductCache as ProductSearch itself does.</summary>
+        private static void MapCatalog(WebApplication app, RedisCache plain, DistributedCacheEntryOptions plainTtl)
+        {
+            var sp = app.Services;
+            var uncached = new ShopGpt.Server.Catalog.ProductSearch(sp.GetRequiredService<NpgsqlDataSource>(), sp.GetRequiredService<ShopGpt.Server.Catalog.CatalogIndex>(),
+                sp.GetRequiredService<ShopGpt.Server.Catalog.QueryEncoder>(), sp.GetRequiredService<System.Diagnostics.Metrics.IMeterFactory>());
+            Task<ShopGpt.Server.Catalog.SearchOutcome> Search(string q, CancellationToken ct)
+            {
+                Catalog.Count(q);
+                return uncached.SearchAsync(new ShopGpt.Server.Catalog.SearchQuery(q), ct);
+            }
+            app.MapGet("/bench/search/none", async (string q, CancellationToken ct) => TypedResults.Ok((await Search(q, ct)).Items.Count));
+            app.MapGet("/bench/search/plain", async (string q, CancellationToken ct) =>
+            {
+                var key = ProductCache.SearchKey(q, null);
+                if (await plain.GetAsync(key, ct) is { } bytes)
+                    return TypedResults.Ok(JsonSerializer.Deserialize(bytes, BenchJson.Default.SearchOutcome)!.Items.Count);
+                var outcome = await Search(q, ct);
+                await plain.SetAsync(key, JsonSerializer.SerializeToUtf8Bytes(outcome, BenchJson.Default.SearchOutcome), plainTtl, ct);
+                return TypedResults.Ok(outcome.Items.Count);
+            });
+            app.MapGet("/bench/search/shopcache", async (string q, ProductCache products, CancellationToken ct) =>
+                TypedResults.Ok((await products.SearchAsync(q, null, t => Search(q, t), ct)).Items.Count));
         }
 
         public async ValueTask DisposeAsync()
