@@ -6,6 +6,7 @@ using ShopGpt.Bench;
 if (args.Length < 2)
 {
     Console.Error.WriteLine("usage: ShopGpt.Bench rest <server-url> [conversations] [listRate] [sendRate] [seconds]");
+    Console.Error.WriteLine("       ShopGpt.Bench soak <server-url> <minutes> <server-pid> <csv-path> [sample-seconds]");
     return 2;
 }
 var server = new Uri(args[1]);
@@ -17,5 +18,10 @@ return args[0] switch
         args.Length > 3 ? double.Parse(args[3], CultureInfo.InvariantCulture) : 1000,
         args.Length > 4 ? double.Parse(args[4], CultureInfo.InvariantCulture) : 200,
         TimeSpan.FromSeconds(args.Length > 5 ? int.Parse(args[5], CultureInfo.InvariantCulture) : 20)),
+    // soak <url> <minutes> <server pid> <csv path> [sample seconds]
+    "soak" => await SoakBench.RunAsync(server,
+        TimeSpan.FromMinutes(double.Parse(args[2], CultureInfo.InvariantCulture)),
+        int.Parse(args[3], CultureInfo.InvariantCulture), args[4],
+        TimeSpan.FromSeconds(args.Length > 5 ? double.Parse(args[5], CultureInfo.InvariantCulture) : 5)),
     _ => 2,
 };
