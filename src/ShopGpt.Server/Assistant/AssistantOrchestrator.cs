@@ -56,9 +56,12 @@ public sealed partial class AssistantOrchestrator : BackgroundService, IAssistan
     public const string BusyText = "I'm answering a lot of shoppers right now and couldn't start on this one. Please send it again in a moment.";
     public const string FailedText = "Sorry — something went wrong while I was writing this answer. Please try again.";
     public const string TimeoutText = "Sorry — this answer took too long and was cut off. Please try again.";
+    public const string RestartText = "I was restarting and couldn't answer this one. Please send it again.";
 
     private readonly Channel<Turn> queue;
     private readonly ConcurrentDictionary<(Guid Owner, Guid Conversation), Turn> active = new();
+    private readonly ConcurrentDictionary<Task, byte> refusing = new();
+    private volatile bool stopping;
     private readonly AssistantOptions options;
     private readonly IChatClient chat;
     private readonly TurnPlanner planner;
@@ -101,9 +104,34 @@ public sealed partial class AssistantOrchestrator : BackgroundService, IAssistan
         var turn = new Turn(ownerId, userMessage, Guid.CreateVersion7(), Stopwatch.GetTimestamp());
         active[(ownerId, userMessage.ConversationId)] = turn;
         if (queue.Writer.TryWrite(turn)) return;
-        busy.Add(1);
-        LogBusy(log, options.QueueCapacity);
-        _ = FinishAsync(turn, BusyText, "failed", null, countTurn: false);
+        Task finish;
+        if (stopping)
+        {
+            finish = FinishAsync(turn, RestartText, "stopped", null, countTurn: true);
+        }
+        else
+        {
+            busy.Add(1);
+            LogBusy(log, options.QueueCapacity);
+            finish = FinishAsync(turn, BusyText, "failed", null, countTurn: false);
+        }
+        refusing[finish] = 0;
+        _ = finish.ContinueWith(t => refusing.TryRemove(t, out _), CancellationToken.None, TaskContinuationOptions.ExecuteSynchronously, TaskScheduler.Default);
+    }
+
+    /// <summary>
+    /// Why: a user message committed while the host shuts down (REST keeps serving until the web
+    /// server stops, after this service) used to be queued for workers that had already exited,
+    /// so its answer was lost silently. Now the queue closes first, such turns are answered at
+    /// once as <c>stopped</c> with <see cref="RestartText"/>, and shutdown waits for those stores
+    /// (the batcher stops after this service, so they still commit).
+    /// </summary>
+    public override async Task StopAsync(CancellationToken cancellationToken)
+    {
+        stopping = true;
+        queue.Writer.TryComplete();
+        await base.StopAsync(cancellationToken);
+        await Task.WhenAll(refusing.Keys).WaitAsync(cancellationToken);
     }
 
     public bool Stop(Guid ownerId, Guid conversationId)
@@ -134,9 +162,10 @@ public sealed partial class AssistantOrchestrator : BackgroundService, IAssistan
         catch (OperationCanceledException) when (stoppingToken.IsCancellationRequested)
         {
         }
-        // Shutting down: turns still queued get a stored answer too, so nobody waits forever.
+        // Shutting down: turns still queued get a stored answer too (stopped: nothing was
+        // generated; the text asks to send again), so nobody waits forever.
         while (queue.Reader.TryRead(out var left))
-            await FinishAsync(left, BusyText, "failed", null, countTurn: true);
+            await FinishAsync(left, RestartText, "stopped", null, countTurn: true);
     }
 
     private async Task RunAsync(Turn turn, CancellationToken stoppingToken)

@@ -47,6 +47,9 @@ public static class CatalogEndpoints
         if (min is not null && max is not null && min > max) return ApiProblem.BadRequest("bad_price_range", "minPrice must not exceed maxPrice.");
         if (!Conversations.ConversationEndpoints.TryLimit(limit, 10, MaxLimit, out var n, out var error)) return error!;
         if (brand is { Length: > 100 } || category is { Length: > 200 }) return ApiProblem.BadRequest("bad_filter", "brand or category is too long.");
+        // Why: PostgreSQL text cannot hold NUL (22021), so a %00 in any searched string used to reach
+        // the database and come back as a 500 (found by SearchFuzzTests).
+        if (HasNul(q) || HasNul(brand) || HasNul(category)) return ApiProblem.BadRequest("bad_query", "q, brand and category must not contain NUL characters.");
         var searchMode = SearchMode.Hybrid;
         if (mode is not null && !Enum.TryParse(mode, ignoreCase: true, out searchMode) || !Enum.IsDefined(searchMode))
             return ApiProblem.BadRequest("bad_mode", "mode must be hybrid, lexical or semantic.");
@@ -56,6 +59,8 @@ public static class CatalogEndpoints
 
     private static async Task<IResult> GetAsync(ProductSearch search, string id, CancellationToken ct) =>
         id.Length > 200 || await search.GetAsync(id, ct) is not { } p ? ApiProblem.NotFound("product") : TypedResults.Ok(p);
+
+    private static bool HasNul(string? s) => s is not null && s.Contains('\0', StringComparison.Ordinal);
 
     private static bool TryPrice(string? raw, out decimal? value)
     {

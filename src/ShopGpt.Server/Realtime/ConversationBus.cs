@@ -39,35 +39,41 @@ public sealed class MemoryConversationBus : IConversationBus
 /// order (handler callbacks may run concurrently and reorder deltas). Redis failures never
 /// reach the caller: publishes are counted as failed, subscriptions fall back to local only.
 /// </summary>
-public sealed partial class RedisConversationBus(IConnectionMultiplexer redis, RealtimeMetrics metrics, ILogger<RedisConversationBus> log) : IConversationBus
+public sealed partial class RedisConversationBus : IConversationBus
 {
     // version(1) instance(16) conversation(16) type(1) seq(8) publishedAt(8) then the frame's JSON
     private const int HeaderBytes = 50;
     private const byte Version = 1;
     private readonly Guid instanceId = Guid.NewGuid();
+    private readonly IConnectionMultiplexer redis;
+    private readonly RealtimeMetrics metrics;
+    private readonly ILogger<RedisConversationBus> log;
+    private readonly HashSet<Subscription> pending = [];
     private Action<HubEvent> onRemote = _ => { };
+
+    public RedisConversationBus(IConnectionMultiplexer redis, RealtimeMetrics metrics, ILogger<RedisConversationBus> log)
+    {
+        this.redis = redis;
+        this.metrics = metrics;
+        this.log = log;
+        // Why: a conversation first followed while Redis was down used to stay local-only for as
+        // long as it had followers (the hub asks once per topic). Subscriptions that could not be
+        // made are kept here and made when the connection comes back, so fan-out recovers by
+        // itself. (Channels already subscribed are restored by the multiplexer on reconnect.)
+        redis.ConnectionRestored += (_, _) => _ = AttachPendingAsync();
+    }
 
     public void OnRemote(Action<HubEvent> handler) => onRemote = handler;
 
     public async Task<IAsyncDisposable?> SubscribeAsync(Guid conversationId)
     {
-        if (!redis.IsConnected)
-        {
-            metrics.PublishFailed("redis");
-            return null;
-        }
-        try
-        {
-            var queue = await redis.GetSubscriber().SubscribeAsync(Channel(conversationId));
-            queue.OnMessage(m => Receive(m.Message));
-            return new Subscription(queue);
-        }
-        catch (Exception e) when (Http.HttpBasics.IsUnavailable(e))
-        {
-            LogSubscribeFailed(log, e.GetType().Name);
-            metrics.PublishFailed("redis");
-            return null;
-        }
+        var s = new Subscription(this, conversationId);
+        if (redis.IsConnected && await s.TryAttachAsync()) return s;
+        metrics.PublishFailed("redis");
+        lock (pending) pending.Add(s);
+        // The connection may have come back between the check and now: try again right away.
+        if (redis.IsConnected) _ = AttachPendingAsync();
+        return s;
     }
 
     public void Publish(HubEvent e)
@@ -91,6 +97,26 @@ public sealed partial class RedisConversationBus(IConnectionMultiplexer redis, R
             metrics, CancellationToken.None, TaskContinuationOptions.OnlyOnFaulted | TaskContinuationOptions.ExecuteSynchronously, TaskScheduler.Default);
     }
 
+    /// <summary>Subscriptions still waiting for Redis (for tests and the retry).</summary>
+    internal int PendingCount
+    {
+        get
+        {
+            lock (pending) return pending.Count;
+        }
+    }
+
+    private async Task AttachPendingAsync()
+    {
+        Subscription[] waiting;
+        lock (pending) waiting = [.. pending];
+        foreach (var s in waiting)
+        {
+            if (!await s.TryAttachAsync()) continue;
+            lock (pending) pending.Remove(s);
+        }
+    }
+
     private void Receive(RedisValue value)
     {
         var bytes = (byte[]?)value;
@@ -104,22 +130,55 @@ public sealed partial class RedisConversationBus(IConnectionMultiplexer redis, R
 
     private static RedisChannel Channel(Guid conversationId) => RedisChannel.Literal("rt:conv:" + conversationId.ToString("N"));
 
-    private sealed class Subscription(ChannelMessageQueue queue) : IAsyncDisposable
+    /// <summary>One topic's channel subscription; attached now, or later when Redis is back.</summary>
+    private sealed class Subscription(RedisConversationBus bus, Guid conversationId) : IAsyncDisposable
     {
+        private readonly SemaphoreSlim gate = new(1, 1);
+        private ChannelMessageQueue? queue;
+        private bool disposed;
+
+        public async Task<bool> TryAttachAsync()
+        {
+            await gate.WaitAsync();
+            try
+            {
+                if (disposed || queue is not null) return true;
+                queue = await bus.redis.GetSubscriber().SubscribeAsync(Channel(conversationId));
+                queue.OnMessage(m => bus.Receive(m.Message));
+                return true;
+            }
+            catch (Exception e) when (Http.HttpBasics.IsUnavailable(e))
+            {
+                LogSubscribeFailed(bus.log, e.GetType().Name);
+                return false;
+            }
+            finally
+            {
+                gate.Release();
+            }
+        }
+
         // Unsubscribes this queue only: a newer subscription to the same channel keeps working.
         public async ValueTask DisposeAsync()
         {
+            lock (bus.pending) bus.pending.Remove(this);
+            await gate.WaitAsync();
             try
             {
-                await queue.UnsubscribeAsync();
+                disposed = true;
+                if (queue is not null) await queue.UnsubscribeAsync();
             }
             catch (Exception e) when (Http.HttpBasics.IsUnavailable(e))
             {
                 // Redis is down; the server forgets the subscription with the connection.
             }
+            finally
+            {
+                gate.Release();
+            }
         }
     }
 
-    [LoggerMessage(Level = LogLevel.Warning, Message = "Subscribing to a conversation channel failed ({ExceptionType}); delivering locally only")]
+    [LoggerMessage(Level = LogLevel.Warning, Message = "Subscribing to a conversation channel failed ({ExceptionType}); delivering locally until Redis is back")]
     private static partial void LogSubscribeFailed(ILogger logger, string exceptionType);
 }

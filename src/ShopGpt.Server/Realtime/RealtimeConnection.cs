@@ -374,15 +374,7 @@ public sealed partial class RealtimeConnection
 
     private async Task HandleAsync(ReadOnlyMemory<byte> json)
     {
-        ClientFrame? f;
-        try
-        {
-            f = JsonSerializer.Deserialize(json.Span, RealtimeJsonContext.Default.ClientFrame);
-        }
-        catch (JsonException)
-        {
-            f = null;
-        }
+        var f = ClientFrames.Parse(json.Span);
         var type = f?.T switch
         {
             "sub" or "unsub" or "send" or "stop" or "ping" => f.T,
