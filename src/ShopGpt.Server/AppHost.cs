@@ -1,4 +1,5 @@
 using ShopGpt.Server.Accounts;
+using ShopGpt.Server.Caching;
 using ShopGpt.Server.Assistant;
 using ShopGpt.Server.Catalog;
 using ShopGpt.Server.Conversations;
@@ -6,6 +7,7 @@ using ShopGpt.Server.Data;
 using ShopGpt.Server.Http;
 using ShopGpt.Server.Messaging;
 using ShopGpt.Server.Observability;
+using ShopGpt.Server.Realtime;
 
 namespace ShopGpt.Server;
 
@@ -21,10 +23,13 @@ public static class AppHost
             o.SerializerOptions.TypeInfoResolverChain.Insert(0, Http.ApiJsonContext.Default));
 
         builder.AddHttpBasics();
+        builder.AddRateLimits();
         builder.AddData();
+        builder.AddCaching();
         builder.AddAccounts();
         builder.AddConversations();
         builder.AddMessaging();
+        builder.AddRealtime();
         builder.AddCatalog();
         builder.AddAssistant();
         builder.AddHealth();
@@ -34,17 +39,22 @@ public static class AppHost
         overrides?.Invoke(builder.Services);
         var app = builder.Build();
 
+        app.UseForwardedHeaders();
         app.UseSecurityHeaders();
         app.UseHttpBasics();
         app.UseDefaultFiles();
         app.UseStaticFiles();
         app.UseAuthentication();
         app.UseAuthorization();
+        app.UseRateLimits();
 
         app.MapHealth();
         app.MapMetrics();
         app.MapAccounts();
         app.MapConversations();
+        app.MapRealtime();
+        app.MapMessageSearch();
+        app.MapCaching();
         app.MapCatalog();
         return app;
     }

@@ -31,6 +31,7 @@ public static class AccountEndpoints
         builder.Services.AddOptions<AccountsOptions>().BindConfiguration("Accounts").ValidateDataAnnotations().ValidateOnStart();
         builder.Services.AddSingleton(TimeProvider.System);
         builder.Services.AddSingleton<SessionStore>();
+        builder.Services.AddSingleton<AccountMetrics>();
         builder.Services.AddSingleton<IPasswordHasher<AccountUser>>(sp =>
             new PasswordHasher<AccountUser>(Microsoft.Extensions.Options.Options.Create(new PasswordHasherOptions
             {
@@ -43,7 +44,7 @@ public static class AccountEndpoints
 
     public static void MapAccounts(this IEndpointRouteBuilder app)
     {
-        var auth = app.MapGroup("/api/auth");
+        var auth = app.MapGroup("/api/auth").RequireRateLimiting(Http.RateLimiting.AuthPolicy);
         auth.MapPost("/register", RegisterAsync);
         auth.MapPost("/login", LoginAsync);
         auth.MapPost("/guest", GuestAsync);
@@ -101,7 +102,7 @@ public static class AccountEndpoints
     private static string? dummyHash;
 
     private static async Task<IResult> LoginAsync(LoginRequest? body, NpgsqlDataSource db, SessionStore sessions,
-        IPasswordHasher<AccountUser> hasher, CancellationToken ct)
+        IPasswordHasher<AccountUser> hasher, AccountMetrics metrics, CancellationToken ct)
     {
         var email = NormalizeEmail(body?.Email);
         var password = body?.Password ?? "";
@@ -117,7 +118,10 @@ public static class AccountEndpoints
         dummyHash ??= hasher.HashPassword(new AccountUser(), Convert.ToBase64String(System.Security.Cryptography.RandomNumberGenerator.GetBytes(16)));
         var result = hasher.VerifyHashedPassword(new AccountUser(), stored ?? dummyHash, password.Length > 256 ? "" : password);
         if (userId is null || result == PasswordVerificationResult.Failed)
+        {
+            metrics.LoginFailed();
             return ApiProblem.Create(401, "bad_credentials", "Email or password is wrong.");
+        }
         var (token, expires) = await sessions.CreateAsync(userId.Value, ct);
         return TypedResults.Ok(new AuthResponse(userId.Value, token, expires));
     }

@@ -10,7 +10,9 @@ public sealed class BearerAuthenticationHandler(
     IOptionsMonitor<AuthenticationSchemeOptions> options,
     ILoggerFactory logger,
     UrlEncoder encoder,
-    SessionStore sessions)
+    SessionStore sessions,
+    AccountMetrics metrics,
+    Observability.BusinessMetrics business)
     : AuthenticationHandler<AuthenticationSchemeOptions>(options, logger, encoder)
 {
     public const string SchemeName = "Bearer";
@@ -21,12 +23,20 @@ public sealed class BearerAuthenticationHandler(
         string? header = Request.Headers.Authorization;
         if (header is null || !header.StartsWith("Bearer ", StringComparison.OrdinalIgnoreCase)) return AuthenticateResult.NoResult();
         if (!SessionToken.TryParse(header["Bearer ".Length..].Trim(), out var userId, out var hash))
+        {
+            metrics.AuthFailed("malformed");
             return AuthenticateResult.Fail("malformed token");
+        }
 
         var session = await sessions.FindAsync(userId, hash, Context.RequestAborted);
-        if (session is null) return AuthenticateResult.Fail("unknown or expired token");
+        if (session is null)
+        {
+            metrics.AuthFailed("unknown");
+            return AuthenticateResult.Fail("unknown or expired token");
+        }
         await sessions.TouchAsync(session, hash, Context.RequestAborted);
 
+        business.UserActive(userId);
         Context.Items[TokenHashItem] = hash;
         var identity = new ClaimsIdentity([new Claim(ClaimTypes.NameIdentifier, userId.ToString())], SchemeName);
         return AuthenticateResult.Success(new AuthenticationTicket(new ClaimsPrincipal(identity), SchemeName));

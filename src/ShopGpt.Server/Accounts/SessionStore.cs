@@ -1,12 +1,20 @@
 using Npgsql;
+using ShopGpt.Server.Caching;
 
 namespace ShopGpt.Server.Accounts;
 
 public sealed record SessionInfo(Guid UserId, DateTimeOffset ExpiresAt, DateTimeOffset LastSeenAt);
 
-/// <summary>Sessions table: create, validate, revoke. Validation always asks the database.</summary>
-public sealed class SessionStore(NpgsqlDataSource db, TimeProvider clock, Microsoft.Extensions.Options.IOptions<AccountsOptions> options)
+/// <summary>
+/// Sessions table: create, validate, revoke. Validation goes through the cache with the
+/// sensitive policy (never stale, with Redis never from L1), so a revoked token is refused on
+/// every instance on its next request; when Redis is down the database decides.
+/// </summary>
+public sealed class SessionStore(NpgsqlDataSource db, TimeProvider clock, Microsoft.Extensions.Options.IOptions<AccountsOptions> options,
+    ShopCache cache, CachePolicies policies)
 {
+    private static string CacheKey(byte[] tokenHash) => "session:" + Convert.ToHexString(tokenHash);
+
     public async Task<(string Token, DateTimeOffset ExpiresAt)> CreateAsync(Guid userId, CancellationToken ct)
     {
         var token = SessionToken.Create(userId);
@@ -20,6 +28,13 @@ public sealed class SessionStore(NpgsqlDataSource db, TimeProvider clock, Micros
     }
 
     public async Task<SessionInfo?> FindAsync(Guid userId, byte[] tokenHash, CancellationToken ct)
+    {
+        var s = await cache.GetOrSetAsync(CacheKey(tokenHash), t => FindInDatabaseAsync(userId, tokenHash, t), policies.Session, ct);
+        // The hash covers the user id inside the token, but check anyway; and a cached entry may outlive expires_at.
+        return s is not null && s.UserId == userId && s.ExpiresAt > clock.GetUtcNow() ? s : null;
+    }
+
+    private async Task<SessionInfo?> FindInDatabaseAsync(Guid userId, byte[] tokenHash, CancellationToken ct)
     {
         await using var cmd = db.CreateCommand(
             "select expires_at, last_seen_at from sessions where user_id = $1 and token_hash = $2 and expires_at > now()");
@@ -39,7 +54,8 @@ public sealed class SessionStore(NpgsqlDataSource db, TimeProvider clock, Micros
         cmd.Parameters.AddWithValue(s.UserId);
         cmd.Parameters.AddWithValue(tokenHash);
         cmd.Parameters.AddWithValue(options.Value.LastSeenThrottle);
-        await cmd.ExecuteNonQueryAsync(ct);
+        // The cached copy now has an old last_seen_at: drop it so the throttle sees the new one.
+        if (await cmd.ExecuteNonQueryAsync(ct) > 0) await cache.RemoveAsync(CacheKey(tokenHash), ct);
     }
 
     public async Task RevokeAsync(Guid userId, byte[] tokenHash, CancellationToken ct)
@@ -48,5 +64,6 @@ public sealed class SessionStore(NpgsqlDataSource db, TimeProvider clock, Micros
         cmd.Parameters.AddWithValue(userId);
         cmd.Parameters.AddWithValue(tokenHash);
         await cmd.ExecuteNonQueryAsync(ct);
+        await cache.InvalidateAsync(CacheKey(tokenHash), ct);
     }
 }

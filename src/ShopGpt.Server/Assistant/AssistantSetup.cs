@@ -11,7 +11,9 @@ public static class AssistantSetup
 {
     public static void AddAssistant(this WebApplicationBuilder builder)
     {
-        // Off only where a test exercises the write path alone (Messaging's no-op stand-in then stays).
+        // Assistant:Enabled=false leaves user messages unanswered (the no-op IAssistantTurns from
+        // Messaging stays): for instances that only relay, and for tests of other features that
+        // count a conversation's messages exactly.
         if (!builder.Configuration.GetValue("Assistant:Enabled", true)) return;
         builder.Services.AddOptions<AssistantOptions>().BindConfiguration("Assistant").ValidateDataAnnotations()
             .Validate(o => o.Provider == "catalog" || Uri.TryCreate(o.Endpoint, UriKind.Absolute, out _), "Assistant:Endpoint must be an absolute URL for the openai and ollama providers.")

@@ -139,22 +139,21 @@ public sealed partial class CatalogImporter(NpgsqlDataSource db, EmbeddingModel 
     public async Task SeedIfEmptyAsync(CancellationToken ct)
     {
         var path = options.Value.SeedPath;
+        await using var conn = await db.OpenConnectionAsync(ct);
+        // Cheap checks first, without the lock: an instance with nothing to seed, or starting
+        // after the catalog exists, never waits behind another instance's import.
+        if (await CatalogExistsAsync(conn, ct)) return;
         if (string.IsNullOrWhiteSpace(path) || !(File.Exists(path) || Directory.Exists(path)))
         {
-            await using var any = db.CreateCommand("select exists (select 1 from products)");
-            if (!(bool)(await any.ExecuteScalarAsync(ct))!) LogNoSeed(log, string.IsNullOrWhiteSpace(path) ? "(not set)" : path);
+            LogNoSeed(log, path ?? "(not set)");
             return;
         }
-        await using var conn = await db.OpenConnectionAsync(ct);
-        // Waiting for another instance's seed may take minutes (embeddings): no command timeout here.
+        // The import with embeddings takes longer than a command timeout: wait for the lock without one.
         await using (var lockCmd = new NpgsqlCommand("select pg_advisory_lock(4000400)", conn) { CommandTimeout = 0 })
             await lockCmd.ExecuteNonQueryAsync(ct);
         try
         {
-            await using (var cmd = new NpgsqlCommand("select exists (select 1 from products)", conn))
-            {
-                if ((bool)(await cmd.ExecuteScalarAsync(ct))!) return;
-            }
+            if (await CatalogExistsAsync(conn, ct)) return;
             LogSeeding(log, path);
             await ImportAsync(path, new LogProgress(log), ct);
         }
@@ -163,6 +162,12 @@ public sealed partial class CatalogImporter(NpgsqlDataSource db, EmbeddingModel 
             await using var unlock = new NpgsqlCommand("select pg_advisory_unlock(4000400)", conn);
             await unlock.ExecuteNonQueryAsync(CancellationToken.None);
         }
+    }
+
+    private static async Task<bool> CatalogExistsAsync(NpgsqlConnection conn, CancellationToken ct)
+    {
+        await using var cmd = new NpgsqlCommand("select exists (select 1 from products)", conn);
+        return (bool)(await cmd.ExecuteScalarAsync(ct))!;
     }
 
     private static Task WriteNullable<T>(NpgsqlBinaryImporter w, T? value, NpgsqlDbType type, CancellationToken ct) =>

@@ -19,20 +19,22 @@ public static class ConversationEndpoints
         builder.Services.AddOptions<CursorOptions>().BindConfiguration("Cursor").ValidateDataAnnotations().ValidateOnStart();
         builder.Services.AddSingleton<KeysetCursor>();
         builder.Services.AddSingleton<ConversationStore>();
+        builder.Services.AddSingleton<ConversationListCache>();
     }
 
     public static void MapConversations(this IEndpointRouteBuilder app)
     {
-        var g = app.MapGroup("/api/conversations").RequireAuthorization();
+        var g = app.MapGroup("/api/conversations").RequireAuthorization().RequireRateLimiting(Http.RateLimiting.UserPolicy);
         g.MapGet("/", ListAsync);
         g.MapPost("/", CreateAsync);
+        g.MapGet("/popular", Data.PopularConversations.GetAsync);   // literal segment: never taken for {id:guid}
         g.MapGet("/{id:guid}", GetAsync);
         g.MapPatch("/{id:guid}", PatchAsync);
         g.MapDelete("/{id:guid}", DeleteAsync);
         g.MapGet("/{id:guid}/messages", MessagesAsync);
         g.MapPost("/{id:guid}/messages", SendAsync);
 
-        var shared = app.MapGroup("/api/shared").RequireAuthorization();
+        var shared = app.MapGroup("/api/shared").RequireAuthorization().RequireRateLimiting(Http.RateLimiting.UserPolicy);
         shared.MapGet("/{id:guid}", GetSharedAsync);
         shared.MapGet("/{id:guid}/messages", SharedMessagesAsync);
     }
@@ -55,7 +57,7 @@ public static class ConversationEndpoints
         : title.Any(char.IsControl) || !SendValidation.IsStorableText(title) ? "The title must not contain control characters or invalid Unicode."
         : null;
 
-    private static async Task<IResult> ListAsync(ClaimsPrincipal user, ConversationStore store, KeysetCursor cursors,
+    private static async Task<IResult> ListAsync(ClaimsPrincipal user, ConversationStore store, ConversationListCache firstPages, KeysetCursor cursors,
         string? limit, string? cursor, string? archived, CancellationToken ct)
     {
         if (!TryLimit(limit, 20, 100, out var n, out var error)) return error!;
@@ -70,31 +72,43 @@ public static class ConversationEndpoints
                 return ApiProblem.BadRequest("bad_cursor", "The cursor is not valid for this listing.");
             after = (at, id);
         }
-        var items = await store.ListAsync(userId, showArchived, after, n, ct);
+        var items = after is null
+            ? await firstPages.FirstPageAsync(userId, showArchived, n, ct)
+            : await store.ListAsync(userId, showArchived, after, n, ct);
         var next = items.Count == n ? cursors.EncodeListPosition(userId, items[^1].UpdatedAt, items[^1].Id) : null;
         return TypedResults.Ok(new Page<Conversation>(items, next));
     }
 
-    private static async Task<IResult> CreateAsync(ClaimsPrincipal user, ConversationStore store, CreateConversationRequest? body, CancellationToken ct)
+    private static async Task<IResult> CreateAsync(ClaimsPrincipal user, ConversationStore store, ConversationListCache firstPages,
+        CreateConversationRequest? body, CancellationToken ct)
     {
         if (ValidateTitle(body?.Title) is { } problem) return ApiProblem.BadRequest("bad_title", problem);
         var c = await store.CreateAsync(user.UserId(), body?.Title?.Trim() ?? "New chat", ct);
+        await firstPages.InvalidateAsync(user.UserId(), ct);
         return TypedResults.Created($"/api/conversations/{c.Id}", c);
     }
 
     private static async Task<IResult> GetAsync(ClaimsPrincipal user, ConversationStore store, Guid id, CancellationToken ct) =>
         await store.GetAsync(user.UserId(), id, ct) is { } c ? TypedResults.Ok(c) : ApiProblem.NotFound();
 
-    private static async Task<IResult> PatchAsync(ClaimsPrincipal user, ConversationStore store, Guid id, ConversationPatch? body, CancellationToken ct)
+    private static async Task<IResult> PatchAsync(ClaimsPrincipal user, ConversationStore store, ConversationListCache firstPages,
+        Guid id, ConversationPatch? body, CancellationToken ct)
     {
         if (body is null) return ApiProblem.BadRequest("bad_request", "A JSON body is required.");
         if (ValidateTitle(body.Title) is { } problem) return ApiProblem.BadRequest("bad_title", problem);
         var patch = body with { Title = body.Title?.Trim() };
-        return await store.PatchAsync(user.UserId(), id, patch, ct) is { } c ? TypedResults.Ok(c) : ApiProblem.NotFound();
+        if (await store.PatchAsync(user.UserId(), id, patch, ct) is not { } c) return ApiProblem.NotFound();
+        await firstPages.InvalidateAsync(user.UserId(), ct);
+        return TypedResults.Ok(c);
     }
 
-    private static async Task<IResult> DeleteAsync(ClaimsPrincipal user, ConversationStore store, Guid id, CancellationToken ct) =>
-        await store.DeleteAsync(user.UserId(), id, ct) ? TypedResults.NoContent() : ApiProblem.NotFound();
+    private static async Task<IResult> DeleteAsync(ClaimsPrincipal user, ConversationStore store, ConversationListCache firstPages,
+        Guid id, CancellationToken ct)
+    {
+        if (!await store.DeleteAsync(user.UserId(), id, ct)) return ApiProblem.NotFound();
+        await firstPages.InvalidateAsync(user.UserId(), ct);
+        return TypedResults.NoContent();
+    }
 
     private static async Task<IResult> MessagesAsync(ClaimsPrincipal user, ConversationStore store, KeysetCursor cursors, Guid id,
         string? limit, string? before, string? afterSeq, CancellationToken ct)

@@ -17,6 +17,19 @@ public sealed class DatabaseOptions
 
     /// <summary>Statements Npgsql prepares automatically once used twice (0 turns auto-prepare off).</summary>
     [Range(0, 1000)] public int MaxAutoPrepare { get; set; } = 100;
+
+    /// <summary>Drop message partitions older than this many months (0 = keep everything, the default).</summary>
+    [Range(0, 1200)] public int RetentionMonths { get; set; }
+
+    [Range(1, 24 * 60)] public int PartitionMaintenanceMinutes { get; set; } = 60;
+
+    /// <summary>How often one instance refreshes the popular_conversations view.</summary>
+    [Range(1, 86_400)] public int PopularRefreshSeconds { get; set; } = 60;
+
+    [Range(1, 24 * 60)] public int SessionPurgeMinutes { get; set; } = 10;
+
+    /// <summary>Expired sessions deleted per statement: short transactions, no long locks.</summary>
+    [Range(1, 100_000)] public int SessionPurgeBatch { get; set; } = 5000;
 }
 
 public static class DataSetup
@@ -24,6 +37,7 @@ public static class DataSetup
     public static void AddData(this WebApplicationBuilder builder)
     {
         builder.Services.AddOptions<DatabaseOptions>().BindConfiguration("Database").ValidateDataAnnotations().ValidateOnStart();
+        builder.Services.ConfigureHttpJsonOptions(o => o.SerializerOptions.TypeInfoResolverChain.Add(DataJsonContext.Default));
 
         var pg = builder.Configuration.GetConnectionString("Postgres")
             ?? throw new InvalidOperationException("ConnectionStrings:Postgres is not set (./shopgpt up sets it).");
@@ -44,11 +58,20 @@ public static class DataSetup
             };
             if (string.IsNullOrEmpty(csb.ApplicationName)) csb.ApplicationName = "shopgpt";
             var dsb = new NpgsqlDataSourceBuilder(csb.ConnectionString);
+            // A per-process name tags this pool's Npgsql metrics (DatabaseMetrics reads "used" for pool_in_use).
+            dsb.Name = sp.GetRequiredService<DatabaseMetrics>().PoolName;
             dsb.UseLoggerFactory(sp.GetRequiredService<ILoggerFactory>());
             return dsb.Build();
         });
         builder.Services.AddSingleton<MigrationRunner>();
-        builder.Services.AddHostedService<PartitionMaintenance>();
+        builder.Services.AddSingleton<DatabaseMetrics>();
+        builder.Services.AddSingleton<IStartupFilter, DatabaseMetrics.UnavailableCounting>();
+        builder.Services.AddSingleton<PartitionMaintenance>();
+        builder.Services.AddHostedService(sp => sp.GetRequiredService<PartitionMaintenance>());
+        builder.Services.AddSingleton<PopularConversations>();
+        builder.Services.AddHostedService(sp => sp.GetRequiredService<PopularConversations>());
+        builder.Services.AddSingleton<SessionPurge>();
+        builder.Services.AddHostedService(sp => sp.GetRequiredService<SessionPurge>());
 
         // Redis is optional for a single instance: with no connection string, in-memory stand-ins serve.
         var redis = builder.Configuration.GetConnectionString("Redis");

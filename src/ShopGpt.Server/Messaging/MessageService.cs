@@ -6,13 +6,15 @@ namespace ShopGpt.Server.Messaging;
 /// assistant run after the commit, so a lost publication is repaired by resume, never by
 /// an unstored ack.
 /// </summary>
-public sealed class MessageService(MessageBatcher batcher, IConversationEvents events, IAssistantTurns assistant)
+public sealed class MessageService(MessageBatcher batcher, IConversationEvents events, IAssistantTurns assistant, Observability.BusinessMetrics business)
 {
     public async Task<SendOutcome> SendUserMessageAsync(Guid userId, Guid conversationId, string text, string clientId, CancellationToken ct)
     {
         var outcome = await batcher.SendAsync(new NewMessage(userId, conversationId, "user", text, clientId), ct);
         if (outcome is { Found: true, Duplicate: false })
         {
+            business.UserActive(userId);
+            business.ConversationActive(conversationId);
             events.Publish(new MessageStored(userId, outcome.Message!));
             assistant.Start(userId, outcome.Message!);
         }

@@ -9,6 +9,7 @@ public static class HealthEndpoints
 {
     public static void AddHealth(this WebApplicationBuilder builder)
     {
+        builder.Services.AddSingleton<BusinessMetrics>();
     }
 
     public static void MapHealth(this IEndpointRouteBuilder app)

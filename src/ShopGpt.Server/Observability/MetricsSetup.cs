@@ -25,7 +25,8 @@ public static class MetricsSetup
         builder.Services.AddOpenTelemetry().WithMetrics(m => m
             .AddMeter("ShopGpt.*")
             .AddMeter(BuiltInMeters)
-            .AddPrometheusExporter());
+            // No response cache: a scrape always reflects what happened before it (tests rely on it; Prometheus scrapes rarely anyway).
+            .AddPrometheusExporter(o => o.ScrapeResponseCacheDurationMilliseconds = 0));
     }
 
     public static void MapMetrics(this WebApplication app) => app.MapPrometheusScrapingEndpoint("/metrics");

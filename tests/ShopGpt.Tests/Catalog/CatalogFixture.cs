@@ -34,8 +34,8 @@ public sealed class CatalogFixture : IAsyncLifetime
         var s = new Dictionary<string, string?>
         {
             ["Catalog:SeedPath"] = CatalogPath,
-            ["Assistant:CatalogChunkDelayMs"] = "0",
             ["Assistant:Enabled"] = "true",
+            ["Assistant:CatalogChunkDelayMs"] = "0",
         };
         foreach (var (k, v) in extra) s[k] = v;
         return s;

@@ -32,9 +32,13 @@ public sealed class TestApp : IAsyncDisposable
             ["Database:MaxPoolSize"] = "40",
             ["Accounts:PasswordIterations"] = "1000",
             ["Logging:LogLevel:Default"] = "Warning",
-            // Foundation tests count exact seqs of user messages: no assistant answers in between.
-            // Catalog/assistant tests turn it on (Catalog/CatalogFixture.Settings).
+            // Features other than the assistant count a conversation's messages exactly; the
+            // assistant and catalog tests switch it on (CatalogFixture.Settings).
             ["Assistant:Enabled"] = "false",
+            // Tests create many users from one IP; the rate-limit tests set their own low limits.
+            ["RateLimits:AuthPerIpPerMinute"] = "1000000",
+            ["RateLimits:PerUserPerSecond"] = "1000000",
+            ["RateLimits:PerUserBurst"] = "1000000",
         };
         if (settings is not null)
             foreach (var (k, v) in settings) config[k] = v;
@@ -105,4 +109,15 @@ public sealed class AppFixture : IAsyncLifetime
 public sealed class AppCollection : ICollectionFixture<AppFixture>
 {
     public const string Name = "app";
+}
+
+/// <summary>
+/// Tests that measure the whole process — metrics (OpenTelemetry's meter listener is
+/// process-wide, so every in-process instance's meters reach every exporter) and memory —
+/// run in this collection, which xunit runs alone after the parallel ones.
+/// </summary>
+[CollectionDefinition(Name, DisableParallelization = true)]
+public sealed class IsolatedCollection : ICollectionFixture<AppFixture>
+{
+    public const string Name = "isolated";
 }

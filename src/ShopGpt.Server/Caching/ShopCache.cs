@@ -1,0 +1,194 @@
+using System.Collections.Concurrent;
+using System.Diagnostics;
+using Microsoft.Extensions.Caching.Memory;
+using Microsoft.Extensions.Options;
+using ZiggyCreatures.Caching.Fusion;
+
+namespace ShopGpt.Server.Caching;
+
+/// <summary>Whether this instance has an L2 (Redis); without it the cache is L1 only.</summary>
+public sealed record CacheTopology(bool HasDistributed);
+
+/// <summary>
+/// The one entry point for cached reads. FusionCache does the heavy lifting (L1 + Redis L2,
+/// stampede protection with a per-instance memory lock and a Redis distributed lock, backplane,
+/// fail-safe, timeouts, jitter, eager refresh at 80 %); this class adds what it lacks: the
+/// XFetch early refresh (δ stored with each entry), hot-key tracking with TTL boost and L1
+/// pinning, and the sensitive-entry rules for authorization data.
+/// </summary>
+public sealed partial class ShopCache
+{
+    private readonly IFusionCache cache;
+    private readonly HotKeyTracker hotKeys;
+    private readonly CacheMetrics metrics;
+    private readonly CacheOptions options;
+    private readonly CacheTopology topology;
+    private readonly TimeProvider clock;
+    private readonly ILogger<ShopCache> log;
+    private readonly ConcurrentDictionary<string, byte> refreshing = new(StringComparer.Ordinal);
+
+    public ShopCache(IFusionCache cache, HotKeyTracker hotKeys, CacheMetrics metrics, IOptions<CacheOptions> options,
+        CacheTopology topology, TimeProvider clock, ILogger<ShopCache> log)
+    {
+        this.cache = cache;
+        this.hotKeys = hotKeys;
+        this.metrics = metrics;
+        this.options = options.Value;
+        this.topology = topology;
+        this.clock = clock;
+        this.log = log;
+        metrics.Attach(cache);
+    }
+
+    /// <summary>Uniform draw in (0, 1] for XFetch; replaceable so tests can seed it.</summary>
+    public Func<double> Random { get; set; } = () => 1.0 - System.Random.Shared.NextDouble();
+
+    public HotKeyTracker HotKeys => hotKeys;
+
+    /// <summary>
+    /// The value for <paramref name="key"/>: from L1, else L2, else <paramref name="factory"/>
+    /// run once across all instances (others wait for it and read its result).
+    /// </summary>
+    public async ValueTask<T> GetOrSetAsync<T>(string key, Func<CancellationToken, Task<T>> factory, CachePolicy policy, CancellationToken ct = default)
+    {
+        var hot = false;
+        if (!policy.Sensitive) hot = hotKeys.Record(key);
+        var ran = false;
+        var entry = await cache.GetOrSetAsync<Cached<T>>(key, async (ctx, token) =>
+        {
+            ran = true;
+            var made = await ComputeAsync(factory, policy, hot, token);
+            Adapt(ctx.Options, policy, hot);
+            return made;
+        }, EntryOptions(policy, hot), ct);
+        if (!ran && !policy.Sensitive) MaybeRefreshEarly(key, entry, factory, policy, hot);
+        return entry.Value;
+    }
+
+    /// <summary>Drops the key everywhere: L1 here, L2, and (through the backplane) L1 on every other instance.</summary>
+    public ValueTask RemoveAsync(string key, CancellationToken ct = default) =>
+        cache.RemoveAsync(key, RemoveOptions, ct);
+
+    /// <summary>
+    /// Removal after a write to the source: removes now, and once more when any factory that
+    /// read the old data before the write can no longer be running (hard timeout + 1 s), so a
+    /// slow read that started before the write cannot leave the old value cached.
+    /// </summary>
+    public async ValueTask InvalidateAsync(string key, CancellationToken ct = default)
+    {
+        await RemoveAsync(key, ct);
+        _ = Task.Run(async () =>
+        {
+            try
+            {
+                await Task.Delay(options.FactoryHardTimeout + TimeSpan.FromSeconds(1), clock);
+                await RemoveAsync(key);
+            }
+            catch (Exception e)
+            {
+                LogDelayedRemoveFailed(log, e.GetType().Name, e);
+            }
+        }, CancellationToken.None);
+    }
+
+    private static readonly FusionCacheEntryOptions RemoveOptions = new()
+    {
+        // Awaited, not background: when this returns, the next read on any instance misses L2.
+        AllowBackgroundDistributedCacheOperations = false,
+        AllowBackgroundBackplaneOperations = false,
+    };
+
+    private async Task<Cached<T>> ComputeAsync<T>(Func<CancellationToken, Task<T>> factory, CachePolicy policy, bool hot, CancellationToken ct)
+    {
+        metrics.FactoryRun();
+        var started = Stopwatch.GetTimestamp();
+        var value = await factory(ct);
+        var computeMs = Stopwatch.GetElapsedTime(started).TotalMilliseconds;
+        var expires = clock.GetUtcNow() + EffectiveDuration(policy, hot);
+        return new Cached<T>(value, expires.ToUnixTimeMilliseconds(), computeMs);
+    }
+
+    private TimeSpan EffectiveDuration(CachePolicy policy, bool hot) =>
+        hot ? policy.Duration * options.HotKeyTtlBoost : policy.Duration;
+
+    private FusionCacheEntryOptions EntryOptions(CachePolicy policy, bool hot)
+    {
+        var o = new FusionCacheEntryOptions
+        {
+            Duration = EffectiveDuration(policy, hot),
+            FactoryHardTimeout = options.FactoryHardTimeout,
+            DistributedCacheHardTimeout = options.DistributedCacheHardTimeout,
+            // The L2 write finishes before the distributed lock is released, so another instance
+            // waiting on the lock finds the value in Redis instead of running the factory again.
+            AllowBackgroundDistributedCacheOperations = false,
+        };
+        if (policy.Sensitive)
+        {
+            // Authorization data: never stale, never early, and (with Redis) never from L1, so a
+            // removal (logout) is seen by every instance on its next read. One Redis GET per
+            // request still replaces one PostgreSQL query. A Redis failure is a miss: the DB decides.
+            o.IsFailSafeEnabled = false;
+            o.SkipMemoryCacheRead = topology.HasDistributed;
+            o.SkipMemoryCacheWrite = topology.HasDistributed;
+            o.SkipDistributedLocker = true;
+            // A timed-out lookup must not finish later and cache what it read before a logout.
+            o.AllowTimedOutFactoryBackgroundCompletion = false;
+            return o;
+        }
+        o.IsFailSafeEnabled = policy.FailSafe;
+        o.FailSafeMaxDuration = options.FailSafeMaxDuration;
+        o.FailSafeThrottleDuration = options.FailSafeThrottleDuration;
+        o.FactorySoftTimeout = options.FactorySoftTimeout;
+        o.EagerRefreshThreshold = options.EagerRefreshThreshold;
+        o.JitterMaxDuration = options.JitterMaxDuration;
+        if (hot) o.Priority = CacheItemPriority.NeverRemove;
+        return o;
+    }
+
+    private void Adapt(FusionCacheEntryOptions o, CachePolicy policy, bool hot)
+    {
+        o.Duration = EffectiveDuration(policy, hot);
+        if (hot && !policy.Sensitive) o.Priority = CacheItemPriority.NeverRemove;
+    }
+
+    /// <summary>On a hit, XFetch may pick this request to refresh the key in the background (one per key here at a time).</summary>
+    private void MaybeRefreshEarly<T>(string key, Cached<T> entry, Func<CancellationToken, Task<T>> factory, CachePolicy policy, bool hot)
+    {
+        var now = clock.GetUtcNow().ToUnixTimeMilliseconds();
+        if (!XFetch.ShouldRefresh(now, entry.ExpiresAtMs, entry.ComputeMs, options.XFetchBeta, Random())) return;
+        if (!refreshing.TryAdd(key, 0)) return;
+        metrics.EarlyRefresh();
+        _ = Task.Run(async () =>
+        {
+            try
+            {
+                // Through GetOrSet with reads skipped: the factory runs under FusionCache's per-key
+                // memory and distributed locks, so it never overlaps an eager refresh or a miss.
+                var o = EntryOptions(policy, hot);
+                o.SkipMemoryCacheRead = true;
+                o.SkipDistributedCacheRead = true;
+                await cache.GetOrSetAsync<Cached<T>>(key, async (ctx, token) =>
+                {
+                    var made = await ComputeAsync(factory, policy, hot, token);
+                    Adapt(ctx.Options, policy, hot);
+                    return made;
+                }, o);
+            }
+            catch (Exception e)
+            {
+                // The current value stays; the next hit may try again.
+                LogEarlyRefreshFailed(log, e.GetType().Name, e);
+            }
+            finally
+            {
+                refreshing.TryRemove(key, out _);
+            }
+        });
+    }
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "Delayed cache removal failed ({ErrorType})")]
+    private static partial void LogDelayedRemoveFailed(ILogger logger, string errorType, Exception e);
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "Early cache refresh failed ({ErrorType})")]
+    private static partial void LogEarlyRefreshFailed(ILogger logger, string errorType, Exception e);
+}

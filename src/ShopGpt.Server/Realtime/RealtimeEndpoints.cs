@@ -1,0 +1,152 @@
+using System.Globalization;
+using System.Net.WebSockets;
+using System.Security.Claims;
+using Microsoft.Extensions.DependencyInjection.Extensions;
+using Microsoft.Extensions.Options;
+using ShopGpt.Server.Accounts;
+using ShopGpt.Server.Http;
+using ShopGpt.Server.Messaging;
+using StackExchange.Redis;
+
+namespace ShopGpt.Server.Realtime;
+
+/// <summary>The realtime feature: <c>POST /api/realtime/ticket</c> and <c>GET /ws</c> (API.md, Realtime; docs/protocol.md).</summary>
+public static partial class RealtimeEndpoints
+{
+    private static long nextConnection;
+    private static readonly string InstanceTag = Guid.NewGuid().ToString("N")[..12];
+
+    public static void AddRealtime(this WebApplicationBuilder builder)
+    {
+        builder.Services.AddOptions<RealtimeOptions>().BindConfiguration("Realtime").ValidateDataAnnotations().ValidateOnStart();
+        builder.Services.ConfigureHttpJsonOptions(o => o.SerializerOptions.TypeInfoResolverChain.Add(RealtimeJsonContext.Default));
+        builder.Services.TryAddSingleton(TimeProvider.System);
+        builder.Services.AddSingleton<RealtimeMetrics>();
+
+        // Redis when configured (tickets and leases valid on every instance, cross-instance fan-out);
+        // in-memory stand-ins for a single instance without Redis.
+        if (!string.IsNullOrWhiteSpace(builder.Configuration.GetConnectionString("Redis")))
+        {
+            builder.Services.AddSingleton<ITicketStore>(sp => new RedisTicketStore(sp.GetRequiredService<IConnectionMultiplexer>()));
+            builder.Services.AddSingleton<ILeaseStore>(sp => new RedisLeaseStore(sp.GetRequiredService<IConnectionMultiplexer>()));
+            builder.Services.AddSingleton<IConversationBus, RedisConversationBus>();
+        }
+        else
+        {
+            builder.Services.AddSingleton<ITicketStore, MemoryTicketStore>();
+            builder.Services.AddSingleton<ILeaseStore, MemoryLeaseStore>();
+            builder.Services.AddSingleton<IConversationBus, MemoryConversationBus>();
+        }
+        builder.Services.AddSingleton<RealtimeTickets>();
+        builder.Services.AddSingleton<ConnectionLimiter>();
+        builder.Services.AddSingleton<ConnectionRegistry>();
+        builder.Services.AddSingleton<ConversationHub>();
+        builder.Services.AddSingleton<IConversationEvents>(sp => sp.GetRequiredService<ConversationHub>());
+        builder.Services.AddHostedService(sp => sp.GetRequiredService<ConversationHub>());
+        builder.Services.AddSingleton<RealtimeServices>();
+        builder.Services.AddHostedService<RealtimeHousekeeping>();
+    }
+
+    public static void MapRealtime(this WebApplication app)
+    {
+        // Keep-alive pings are set per connection in AcceptWebSocketAsync; the middleware only
+        // makes upgrade requests visible (the Origin check is ours: it needs same-origin and metrics).
+        app.UseWebSockets();
+        app.MapPost("/api/realtime/ticket", IssueTicketAsync).RequireAuthorization();
+        app.Map("/ws", AcceptAsync);
+    }
+
+    private static async Task<IResult> IssueTicketAsync(ClaimsPrincipal user, RealtimeTickets tickets)
+    {
+        var (ticket, expiresAt) = await tickets.IssueAsync(user.UserId());
+        return TypedResults.Ok(new TicketResponse(ticket, expiresAt));
+    }
+
+    /// <summary>
+    /// Every refusal happens before the upgrade, as a plain HTTP answer: 403 bad origin, 400 not a
+    /// WebSocket request, 401 ticket, 429 + Retry-After user limit, 503 shutting down.
+    /// </summary>
+    private static async Task AcceptAsync(HttpContext ctx, RealtimeServices rt, RealtimeTickets tickets, ILoggerFactory logs)
+    {
+        var o = rt.Options;
+        if (!rt.Registry.Accepting)
+        {
+            ctx.Response.Headers.RetryAfter = "1";
+            await Refuse(ctx, 503, "unavailable", "The server is shutting down; reconnect.");
+            return;
+        }
+        if (!OriginAllowed(ctx.Request, o.AllowedOrigins))
+        {
+            rt.Metrics.OriginRejected();
+            await Refuse(ctx, 403, "bad_origin", "This origin may not open a WebSocket here.");
+            return;
+        }
+        if (!ctx.WebSockets.IsWebSocketRequest)
+        {
+            await Refuse(ctx, 400, "not_websocket", "GET /ws must be a WebSocket upgrade.");
+            return;
+        }
+        var (userId, failure) = await tickets.RedeemAsync(ctx.Request.Query["ticket"]);
+        if (userId is not { } uid)
+        {
+            var reason = failure.ToString().ToLowerInvariant();
+            rt.Metrics.TicketFailed(reason);
+            await Refuse(ctx, 401, "bad_ticket", $"The ticket is {reason}; get a new one from POST /api/realtime/ticket.");
+            return;
+        }
+
+        var lease = new Lease(uid, $"{InstanceTag}-{Interlocked.Increment(ref nextConnection)}");
+        var (acquired, retryAfter) = await rt.Limiter.TryAcquireAsync(lease);
+        if (!acquired)
+        {
+            rt.Metrics.UserLimitRejected();
+            ctx.Response.Headers.RetryAfter = retryAfter.ToString(CultureInfo.InvariantCulture);
+            await Refuse(ctx, 429, "too_many_connections", $"At most {o.MaxConnectionsPerUser} open connections per user.");
+            return;
+        }
+
+        WebSocket ws;
+        try
+        {
+            ws = await ctx.WebSockets.AcceptWebSocketAsync(new WebSocketAcceptContext
+            {
+                KeepAliveInterval = TimeSpan.FromSeconds(o.HeartbeatSeconds),
+                KeepAliveTimeout = TimeSpan.FromSeconds(o.HeartbeatSeconds * 2),
+                DangerousEnableCompression = false,
+            });
+        }
+        catch
+        {
+            await rt.Limiter.ReleaseAsync(lease);
+            throw;
+        }
+
+        using (ws)
+        {
+            var connection = new RealtimeConnection(ws, uid, lease, rt);
+            rt.Registry.Add(connection);
+            rt.Metrics.Connected();
+            await connection.RunAsync();
+        }
+    }
+
+    /// <summary>
+    /// No Origin (a non-browser client): allowed, the ticket authenticates it. With an allowlist,
+    /// the origin must be listed; without one, only the page's own origin (same host) may connect.
+    /// </summary>
+    internal static bool OriginAllowed(HttpRequest request, string[] allowed)
+    {
+        string? origin = request.Headers.Origin;
+        if (string.IsNullOrEmpty(origin)) return true;
+        if (allowed.Length > 0)
+            return allowed.Any(a => string.Equals(a.TrimEnd('/'), origin.TrimEnd('/'), StringComparison.OrdinalIgnoreCase));
+        return Uri.TryCreate(origin, UriKind.Absolute, out var u)
+            && string.Equals(u.IsDefaultPort ? u.Host : u.Authority, request.Host.Value, StringComparison.OrdinalIgnoreCase);
+    }
+
+    private static async Task Refuse(HttpContext ctx, int status, string code, string detail)
+    {
+        ctx.Response.StatusCode = status;
+        await ApiProblem.Create(status, code, detail).ExecuteAsync(ctx);
+    }
+}

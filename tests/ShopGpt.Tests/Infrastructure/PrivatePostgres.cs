@@ -1,0 +1,69 @@
+using System.Diagnostics;
+using System.Net;
+using System.Net.Sockets;
+
+namespace ShopGpt.Tests.Infrastructure;
+
+/// <summary>
+/// A PostgreSQL cluster of the test's own (initdb under /tmp, a free port) that the test may
+/// stop and start — fault tests never touch the shared test database server.
+/// </summary>
+public sealed class PrivatePostgres : IAsyncDisposable
+{
+    private const string Bin = "/usr/lib/postgresql/15/bin";
+    private readonly string dir;
+
+    private PrivatePostgres(string dir, int port)
+    {
+        this.dir = dir;
+        Port = port;
+    }
+
+    public int Port { get; }
+
+    public string ConnectionString => $"Host=127.0.0.1;Port={Port};Username=shopgpt;Database=postgres";
+
+    public static async Task<PrivatePostgres> StartAsync()
+    {
+        var dir = Path.Combine(Path.GetTempPath(), $"shopgpt-pg-{Guid.NewGuid():N}");
+        Directory.CreateDirectory(dir);
+        await RunAsync("chmod", "755", dir);
+        Directory.CreateDirectory(Path.Combine(dir, "pg"));
+        await RunAsync("chown", "postgres", Path.Combine(dir, "pg"));
+        await RunAsync("runuser", "-u", "postgres", "--", $"{Bin}/initdb", "-D", Path.Combine(dir, "pg"), "-U", "shopgpt", "--auth=trust");
+        var pg = new PrivatePostgres(dir, FreePort());
+        await pg.StartServerAsync();
+        return pg;
+    }
+
+    public Task StartServerAsync() => RunAsync("runuser", "-u", "postgres", "--", $"{Bin}/pg_ctl", "-D", Path.Combine(dir, "pg"), "-w", "-l", Path.Combine(dir, "pg", "log.txt"),
+        "-o", $"-p {Port} -c listen_addresses=127.0.0.1 -c unix_socket_directories='' -c fsync=off", "start");
+
+    /// <summary>Stops the server abruptly (immediate mode: no clean shutdown, like a crash).</summary>
+    public Task KillAsync() => RunAsync("runuser", "-u", "postgres", "--", $"{Bin}/pg_ctl", "-D", Path.Combine(dir, "pg"), "-m", "immediate", "-w", "stop");
+
+    public async ValueTask DisposeAsync()
+    {
+        try { await RunAsync("runuser", "-u", "postgres", "--", $"{Bin}/pg_ctl", "-D", Path.Combine(dir, "pg"), "-m", "immediate", "-w", "stop"); }
+        catch (InvalidOperationException) { /* already stopped */ }
+        Directory.Delete(dir, recursive: true);
+    }
+
+    public static int FreePort()
+    {
+        using var l = new TcpListener(IPAddress.Loopback, 0);
+        l.Start();
+        return ((IPEndPoint)l.LocalEndpoint).Port;
+    }
+
+    private static async Task RunAsync(string file, params string[] args)
+    {
+        var psi = new ProcessStartInfo(file) { RedirectStandardOutput = true, RedirectStandardError = true };
+        foreach (var a in args) psi.ArgumentList.Add(a);
+        using var p = Process.Start(psi)!;
+        var stderr = p.StandardError.ReadToEndAsync();
+        await p.StandardOutput.ReadToEndAsync();
+        await p.WaitForExitAsync();
+        if (p.ExitCode != 0) throw new InvalidOperationException($"{file} {string.Join(' ', args)} failed: {await stderr}");
+    }
+}

@@ -1,0 +1,217 @@
+using System.Net.WebSockets;
+using ShopGpt.Server.Messaging;
+using ShopGpt.Server.Realtime;
+using ShopGpt.Tests.Infrastructure;
+
+namespace ShopGpt.Tests.Realtime;
+
+[Collection(RealtimePairCollection.Name)]
+public sealed class CrossInstanceTests(RealtimePair pair)
+{
+    [Fact]
+    public async Task SendOnOneInstanceIsAckedAndArrivesOnEveryInstanceExactlyOnce()
+    {
+        using var user = await pair.A.GuestAsync();
+        var cid = await user.CreateConversationAsync();
+        await using var onA = await WsClient.ConnectAsync(pair.A, user);
+        await using var onB = await WsClient.ConnectAsync(pair.B, user);
+        await onA.SubscribeAsync(cid);
+        await onB.SubscribeAsync(cid);
+
+        await onA.SendAsync(new { t = "send", cid, @ref = "r1", text = "one" });
+        var ack = await onA.AckAsync("r1");
+        Assert.Equal(1, ack.GetProperty("seq").GetInt64());
+        var msg = await onB.MsgAsync(cid, 1);
+        Assert.Equal(ack.GetProperty("id").GetGuid(), msg.GetProperty("id").GetGuid());
+        Assert.Equal("one", msg.GetProperty("text").GetString());
+
+        // Markers that travel through Redis after any echo or duplicate of the earlier ones would.
+        await onB.SendAsync(new { t = "send", cid, @ref = "r2", text = "two" });
+        await onB.AckAsync("r2");
+        await onA.MsgAsync(cid, 2);
+        await onA.SendAsync(new { t = "send", cid, @ref = "r3", text = "three" });
+        await onA.AckAsync("r3");
+        await onB.MsgAsync(cid, 3);
+        await onB.SendAsync(new { t = "send", cid, @ref = "r4", text = "four" });
+        await onA.MsgAsync(cid, 4);
+
+        Assert.Equal([1L, 2, 3, 4], onA.MsgSeqs(cid));
+        await onB.MsgAsync(cid, 4);
+        Assert.Equal([1L, 2, 3, 4], onB.MsgSeqs(cid));
+    }
+
+    [Fact]
+    public async Task ResendWithTheSameRefIsAckedWithTheSameMessageAndStoredOnce()
+    {
+        using var user = await pair.A.GuestAsync();
+        var cid = await user.CreateConversationAsync();
+        await using var ws = await WsClient.ConnectAsync(pair.A, user);
+        await ws.SendAsync(new { t = "send", cid, @ref = "same", text = "hello" });
+        await ws.SendAsync(new { t = "send", cid, @ref = "same", text = "hello" });
+        await ws.WaitUntilAsync(() => ws.Count(f => WsClient.Type(f) == "ack") == 2);
+        var acks = ws.Frames.Where(f => WsClient.Type(f) == "ack").ToArray();
+        Assert.Single(acks.Select(a => a.GetProperty("id").GetGuid()).Distinct());
+        var stored = await user.Http.GetFromJsonAsync<JsonElement>($"/api/conversations/{cid}/messages");
+        Assert.Single(stored.GetProperty("items").EnumerateArray());
+    }
+
+    [Fact]
+    public async Task AnotherUserCannotFollowOrWriteAConversationThatIsNotShared()
+    {
+        using var owner = await pair.A.GuestAsync();
+        using var stranger = await pair.A.GuestAsync();
+        var cid = await owner.CreateConversationAsync();
+        await using var ws = await WsClient.ConnectAsync(pair.A, stranger);
+
+        await ws.SendAsync(new { t = "sub", cid });
+        var err = await ws.WaitForTypeAsync("err");
+        Assert.Equal("not_found", err.GetProperty("code").GetString());
+        Assert.Equal(cid, err.GetProperty("cid").GetGuid());
+
+        await ws.SendAsync(new { t = "send", cid, @ref = "x", text = "hi" });
+        var sendErr = await ws.WaitForAsync(f => WsClient.Type(f) == "err" && f.TryGetProperty("ref", out var r) && r.GetString() == "x");
+        Assert.Equal("not_found", sendErr.GetProperty("code").GetString());
+        Assert.Equal(0, ws.Count(f => WsClient.Type(f) is "ack" or "subscribed"));
+
+        // Shared makes it readable (followable), still not writable.
+        (await owner.Http.PatchAsJsonAsync($"/api/conversations/{cid}", new { shared = true })).EnsureSuccessStatusCode();
+        await ws.SubscribeAsync(cid);
+        (await owner.SendAsync(cid, "visible")).EnsureSuccessStatusCode();
+        await ws.MsgAsync(cid, 1);
+    }
+
+    [Fact]
+    public async Task SixthConnectionIsRefusedAcrossBothInstancesUntilOneCloses()
+    {
+        using var user = await pair.A.GuestAsync();
+        var open = new List<WsClient>();
+        try
+        {
+            for (var i = 0; i < 3; i++) open.Add(await WsClient.ConnectAsync(pair.A, user));
+            for (var i = 0; i < 2; i++) open.Add(await WsClient.ConnectAsync(pair.B, user));
+
+            var onA = await WsClient.RefusedAsync(pair.A, await WsClient.TicketAsync(pair.A, user));
+            Assert.Equal(HttpStatusCode.TooManyRequests, onA.Status);
+            Assert.True(int.Parse(onA.RetryAfter!) >= 1);
+            var onB = await WsClient.RefusedAsync(pair.B, await WsClient.TicketAsync(pair.B, user));
+            Assert.Equal(HttpStatusCode.TooManyRequests, onB.Status);
+
+            await open[0].DisposeAsync();
+            open.RemoveAt(0);
+            // The slot frees when the server has processed the close (asynchronous): poll with a deadline.
+            open.Add(await ConnectWhenAllowedAsync(pair.B, user, TimeSpan.FromSeconds(15)));
+        }
+        finally
+        {
+            foreach (var c in open) await c.DisposeAsync();
+        }
+    }
+
+    [Fact]
+    public async Task SlotsOfAKilledInstanceFreeUpWhenTheirLeasesExpire()
+    {
+        using var user = await pair.A.GuestAsync();
+        var open = new List<WsClient>();
+        var doomed = await TestApp.StartAsync(new Dictionary<string, string?> { ["Realtime:LeaseSeconds"] = "2" });
+        try
+        {
+            for (var i = 0; i < 3; i++) open.Add(await WsClient.ConnectAsync(pair.A, user));
+            for (var i = 0; i < 2; i++) open.Add(await WsClient.ConnectAsync(doomed, user));
+            Assert.Equal(HttpStatusCode.TooManyRequests, (await WsClient.RefusedAsync(pair.A, await WsClient.TicketAsync(pair.A, user))).Status);
+
+            // A crash: the instance stops heartbeating and never releases its leases.
+            doomed.Services.GetRequiredService<ConnectionLimiter>().SimulateCrash();
+            await doomed.DisposeAsync();
+            doomed = null;
+
+            open.Add(await ConnectWhenAllowedAsync(pair.A, user, TimeSpan.FromSeconds(20)));
+            open.Add(await ConnectWhenAllowedAsync(pair.A, user, TimeSpan.FromSeconds(20)));
+            Assert.Equal(HttpStatusCode.TooManyRequests, (await WsClient.RefusedAsync(pair.A, await WsClient.TicketAsync(pair.A, user))).Status);
+        }
+        finally
+        {
+            foreach (var c in open) await c.DisposeAsync();
+            if (doomed is not null) await doomed.DisposeAsync();
+        }
+    }
+
+    [Fact]
+    public async Task ResumeWithAfterSeqDeliversEveryMissedMessageOnceInOrderWhileLiveTrafficContinues()
+    {
+        using var user = await pair.A.GuestAsync();
+        var cid = await user.CreateConversationAsync();
+        for (var i = 1; i <= 5; i++) (await user.SendAsync(cid, $"m{i}", $"c{i}")).EnsureSuccessStatusCode();
+
+        var reader = await WsClient.ConnectAsync(pair.B, user);
+        await reader.SubscribeAsync(cid, afterSeq: 0);
+        await reader.MsgAsync(cid, 5);
+        await reader.DisposeAsync();
+
+        // Others write 50 messages while it is away...
+        using var other = pair.A.Client(user.Token);
+        for (var i = 6; i <= 55; i++)
+            (await other.PostAsJsonAsync($"/api/conversations/{cid}/messages", new { text = $"m{i}", clientId = $"c{i}" })).EnsureSuccessStatusCode();
+
+        // ...and keep writing while it reconnects (on the other instance) and replays.
+        var live = Task.Run(async () =>
+        {
+            for (var i = 56; i <= 105; i++)
+                (await other.PostAsJsonAsync($"/api/conversations/{cid}/messages", new { text = $"m{i}", clientId = $"c{i}" })).EnsureSuccessStatusCode();
+        });
+        await using var back = await WsClient.ConnectAsync(pair.B, user);
+        await back.SendAsync(new { t = "sub", cid, afterSeq = 5 });
+        var subscribed = await back.SubscribedAsync(cid);
+        Assert.True(subscribed.GetProperty("complete").GetBoolean());
+        await live;
+        await back.MsgAsync(cid, 105);
+
+        Assert.Equal(Enumerable.Range(6, 100).Select(i => (long)i), back.MsgSeqs(cid));
+        Assert.All(back.Frames.Where(f => WsClient.Type(f) == "msg"), m => Assert.Equal($"m{m.GetProperty("seq").GetInt64()}", m.GetProperty("text").GetString()));
+
+        // A publication that arrives after the replay already carried its message is not delivered again.
+        var stored = await other.GetFromJsonAsync<JsonElement>($"/api/conversations/{cid}/messages?afterSeq=29&limit=1");
+        var late = stored.GetProperty("items")[0].Deserialize<Message>(JsonSerializerOptions.Web)!;
+        var events = pair.B.Services.GetRequiredService<IConversationEvents>();
+        events.Publish(new MessageStored(user.Id, late));
+        var marker = Guid.NewGuid();
+        events.Publish(new AssistantDelta(user.Id, cid, marker, "marker"));
+        await back.WaitForAsync(f => WsClient.Type(f) == "delta" && f.GetProperty("id").GetGuid() == marker);
+        Assert.Equal(Enumerable.Range(6, 100).Select(i => (long)i), back.MsgSeqs(cid));
+    }
+
+    [Fact]
+    public async Task MessagesOfAConversationNoLongerFollowedStopArriving()
+    {
+        using var user = await pair.A.GuestAsync();
+        var cid = await user.CreateConversationAsync();
+        var marker = await user.CreateConversationAsync();
+        await using var ws = await WsClient.ConnectAsync(pair.B, user);
+        await ws.SubscribeAsync(cid);
+        await ws.SubscribeAsync(marker);
+        (await user.SendAsync(cid, "seen")).EnsureSuccessStatusCode();
+        await ws.MsgAsync(cid, 1);
+        await ws.SendAsync(new { t = "unsub", cid });
+        await ws.SendAsync(new { t = "ping", ts = 1 });
+        await ws.WaitForTypeAsync("pong");
+        (await user.SendAsync(cid, "unseen")).EnsureSuccessStatusCode();
+        (await user.SendAsync(marker, "after")).EnsureSuccessStatusCode();
+        await ws.MsgAsync(marker, 1);
+        Assert.Equal([1L], ws.MsgSeqs(cid));
+    }
+
+    internal static async Task<WsClient> ConnectWhenAllowedAsync(TestApp app, TestUser user, TimeSpan deadline)
+    {
+        var until = DateTime.UtcNow + deadline;
+        while (true)
+        {
+            try
+            {
+                return await WsClient.ConnectAsync(app, user);
+            }
+            catch (WebSocketException) when (DateTime.UtcNow < until)
+            {
+                await Task.Delay(100);
+            }
+        }
+    }
+}
