@@ -143,17 +143,53 @@ public sealed class ConversationStore(NpgsqlDataSource db)
         return true;
     }
 
+    // Message pages and prepared statements: after a few executions PostgreSQL may switch a
+    // prepared statement to a generic plan, which cannot know how long this conversation is; on
+    // the partitioned messages table it then reads every matching row of every partition and sorts
+    // them (measured: ~200 ms per page at 110,000 messages, docs/benchmarks.md). seq is gap-free
+    // per conversation (the batcher assigns it under the row lock), so the page is a seq range of
+    // `limit` values: bounding the range keeps the work at `limit` rows under any plan. Where the
+    // range comes back short without reaching the end (gaps: retention dropped old months), the
+    // open-ended query answers; it only reads the few rows that are left on that side.
+
     /// <summary>Newest-first page of messages with seq below <paramref name="beforeSeq"/>.</summary>
-    public Task<List<Message>> MessagesBeforeAsync(Guid owner, Guid id, long beforeSeq, int limit, CancellationToken ct) =>
-        ReadMessagesAsync(
+    public async Task<List<Message>> MessagesBeforeAsync(Guid owner, Guid id, long beforeSeq, int limit, CancellationToken ct)
+    {
+        var page = await ReadMessagesAsync(
+            $"""
+            select {Message.Columns} from messages
+            where user_id = $1 and conversation_id = $2 and seq < $3
+              and seq >= least($3, (select c.last_seq + 1 from conversations c where c.user_id = $1 and c.conversation_id = $2)) - $4
+            order by seq desc limit $4
+            """,
+            owner, id, beforeSeq, limit, ct);
+        if (page.Count == limit || (page.Count > 0 && page[^1].Seq <= 1)) return page;
+        return await ReadMessagesAsync(
             $"select {Message.Columns} from messages where user_id = $1 and conversation_id = $2 and seq < $3 order by seq desc limit $4",
             owner, id, beforeSeq, limit, ct);
+    }
 
     /// <summary>Oldest-first messages with seq above <paramref name="afterSeq"/> (resume).</summary>
-    public Task<List<Message>> MessagesAfterAsync(Guid owner, Guid id, long afterSeq, int limit, CancellationToken ct) =>
-        ReadMessagesAsync(
+    public async Task<List<Message>> MessagesAfterAsync(Guid owner, Guid id, long afterSeq, int limit, CancellationToken ct)
+    {
+        if (afterSeq <= long.MaxValue - limit)
+        {
+            var page = await ReadMessagesAsync(
+                $"select {Message.Columns} from messages where user_id = $1 and conversation_id = $2 and seq > $3 and seq <= $3 + $4 order by seq limit $4",
+                owner, id, afterSeq, limit, ct);
+            if (page.Count == limit) return page;
+            // Short: the end of the conversation (the open-ended query then finds nothing more, cheaply) or a gap.
+            var from = page.Count > 0 ? page[^1].Seq : afterSeq;
+            var rest = await ReadMessagesAsync(
+                $"select {Message.Columns} from messages where user_id = $1 and conversation_id = $2 and seq > $3 order by seq limit $4",
+                owner, id, from, limit - page.Count, ct);
+            page.AddRange(rest);
+            return page;
+        }
+        return await ReadMessagesAsync(
             $"select {Message.Columns} from messages where user_id = $1 and conversation_id = $2 and seq > $3 order by seq limit $4",
             owner, id, afterSeq, limit, ct);
+    }
 
     private async Task<List<Message>> ReadMessagesAsync(string sql, Guid owner, Guid id, long seq, int limit, CancellationToken ct)
     {

@@ -21,21 +21,29 @@ public sealed class MessagingOptions
     /// <summary>Sends waiting for a writer; beyond it a send is refused as unavailable (503 / err unavailable).</summary>
     [Range(1, 1_000_000)] public int QueueCapacity { get; set; } = 20_000;
 
+    /// <summary>
+    /// Writer loops committing batches concurrently (issue 6): while one batch waits for its
+    /// commit, another executes. Sends are routed by conversation, so one conversation's sends
+    /// stay in arrival order in one loop; across loops the row lock keeps seq gap-free.
+    /// </summary>
+    [Range(1, 16)] public int Writers { get; set; } = 2;
+
     [Range(1, 100_000)] public int MaxTextLength { get; set; } = 4000;
 
     [Range(1, 200)] public int MaxClientIdLength { get; set; } = 100;
 }
 
 /// <summary>
-/// Group commit (issue 2, scaling report section 2 "batch operations"): one writer loop drains
-/// a bounded queue, commits up to <see cref="MessagingOptions.MaxBatch"/> sends in one
-/// transaction and completes each caller with its committed row. Per conversation, the
-/// transaction locks the conversation row, so seq is gap-free and a repeated client id is
-/// found even when two instances write to the same conversation.
+/// Group commit (issue 2, scaling report section 2 "batch operations"): each writer loop
+/// (<see cref="MessagingOptions.Writers"/>, sends routed by conversation) drains a bounded
+/// queue, commits up to <see cref="MessagingOptions.MaxBatch"/> sends in one transaction and
+/// completes each caller with its committed row. Per conversation, the transaction locks the
+/// conversation row, so seq is gap-free and a repeated client id is found even when two
+/// writers (loops or instances) write to the same conversation.
 /// </summary>
 public sealed partial class MessageBatcher : BackgroundService
 {
-    private readonly Channel<Pending> queue;
+    private readonly Channel<Pending>[] queues;
     private readonly NpgsqlDataSource db;
     private readonly MessagingOptions options;
     private readonly ILogger<MessageBatcher> log;
@@ -52,11 +60,13 @@ public sealed partial class MessageBatcher : BackgroundService
         this.db = db;
         this.options = options.Value;
         this.log = log;
-        queue = Channel.CreateBounded<Pending>(new BoundedChannelOptions(this.options.QueueCapacity)
-        {
-            SingleReader = true,
-            FullMode = BoundedChannelFullMode.Wait,
-        });
+        queues = Enumerable.Range(0, this.options.Writers)
+            .Select(_ => Channel.CreateBounded<Pending>(new BoundedChannelOptions(Math.Max(1, this.options.QueueCapacity / this.options.Writers))
+            {
+                SingleReader = true,
+                FullMode = BoundedChannelFullMode.Wait,
+            }))
+            .ToArray();
         var meter = meters.Create("ShopGpt.Messaging");
         batchSize = meter.CreateHistogram<int>("shopgpt.messaging.batch_size", "{message}", "Messages committed per transaction",
             advice: new InstrumentAdvice<int> { HistogramBucketBoundaries = [1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024] });
@@ -64,13 +74,14 @@ public sealed partial class MessageBatcher : BackgroundService
             advice: new InstrumentAdvice<double> { HistogramBucketBoundaries = [0.0005, 0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1] });
         commits = meter.CreateCounter<long>("shopgpt.messaging.messages_committed", "{message}", "Messages stored");
         duplicates = meter.CreateCounter<long>("shopgpt.messaging.duplicates_absorbed", "{message}", "Resends answered with the original message");
-        meter.CreateObservableGauge("shopgpt.messaging.queue_depth", () => queue.Reader.Count, "{message}", "Sends waiting to be committed");
+        meter.CreateObservableGauge("shopgpt.messaging.queue_depth", () => queues.Sum(q => q.Reader.Count), "{message}", "Sends waiting to be committed");
     }
 
     /// <summary>Stores the message (or finds the original for a repeated client id). Completes after commit.</summary>
     public async Task<SendOutcome> SendAsync(NewMessage message, CancellationToken ct)
     {
         var p = new Pending(message);
+        var queue = queues[(uint)message.ConversationId.GetHashCode() % (uint)queues.Length];
         if (!queue.Writer.TryWrite(p)) throw new ServiceUnavailableException("The write queue is full.");
         // The caller may give up waiting, but the send stays queued: a retry with the same client id
         // then finds the stored row, so nothing is half-done.
@@ -80,14 +91,16 @@ public sealed partial class MessageBatcher : BackgroundService
     public override async Task StopAsync(CancellationToken cancellationToken)
     {
         // Graceful shutdown: accept no more, let the loop drain what was queued, then stop.
-        queue.Writer.TryComplete();
+        foreach (var q in queues) q.Writer.TryComplete();
         await base.StopAsync(cancellationToken);
     }
 
-    protected override async Task ExecuteAsync(CancellationToken stoppingToken)
+    protected override Task ExecuteAsync(CancellationToken stoppingToken) =>
+        Task.WhenAll(queues.Select(q => Task.Run(() => WriterLoopAsync(q.Reader, stoppingToken), CancellationToken.None)));
+
+    private async Task WriterLoopAsync(ChannelReader<Pending> reader, CancellationToken stoppingToken)
     {
         var batch = new List<Pending>(options.MaxBatch);
-        var reader = queue.Reader;
         // The loop ends when the queue is completed and drained, not on the stopping token, so
         // everything acknowledged as queued is committed or answered before the process exits.
         while (await reader.WaitToReadAsync(CancellationToken.None))

@@ -130,7 +130,8 @@ public sealed class PopularConversationsTests(AppFixture fx)
         Assert.Equal(0L, (long)(await cmd.ExecuteScalarAsync())!);
         await using var ran = ds.CreateCommand("select count(*) from maintenance_runs where job = 'popular_refresh' and started_at >= $1");
         ran.Parameters.AddWithValue(since);
-        Assert.Equal(results.Count(r => r), (long)(await ran.ExecuteScalarAsync())!);
+        // The instances' own hosted refresh may have run in the window too (same lock, same audit).
+        Assert.True((long)(await ran.ExecuteScalarAsync())! >= results.Count(r => r));
     }
 
     // Another test (or the hosted job) may hold the lock for a moment: retry until this call refreshed.

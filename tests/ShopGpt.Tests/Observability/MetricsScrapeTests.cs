@@ -55,6 +55,49 @@ public sealed partial class MetricsScrapeTests(AppFixture fx)
         Assert.Equal(before + 1, Scrape.Sum(await Scrape.TextAsync(fx.App), "shopgpt_accounts_login_failures_total"));
     }
 
+    [Fact]
+    public async Task OpeningAndClosingAWebSocketMovesTheConnectionsGauge()
+    {
+        using var user = await fx.App.GuestAsync();
+        var before = Scrape.Sum(await Scrape.TextAsync(fx.App), "shopgpt_realtime_connections");
+        var ws = await Realtime.WsClient.ConnectAsync(fx.App, user);
+        await ws.WaitForTypeAsync("hello");
+        Assert.Equal(before + 1, Scrape.Sum(await Scrape.TextAsync(fx.App), "shopgpt_realtime_connections"));
+        await ws.DisposeAsync();
+        // The server notices the close asynchronously; poll the gauge with a deadline.
+        var deadline = DateTime.UtcNow.AddSeconds(10);
+        double now;
+        while ((now = Scrape.Sum(await Scrape.TextAsync(fx.App), "shopgpt_realtime_connections")) != before && DateTime.UtcNow < deadline)
+            await Task.Delay(50);
+        Assert.Equal(before, now);
+    }
+
+    [Fact]
+    public async Task ARateLimitedBurstIncrementsItsCounter()
+    {
+        using var user = await fx.App.GuestAsync();
+        await using var ws = await Realtime.WsClient.ConnectAsync(fx.App, user);
+        await ws.WaitForTypeAsync("hello");
+        var before = Scrape.Sum(await Scrape.TextAsync(fx.App), "shopgpt_realtime_rate_limited_total");
+        for (var i = 0; i < 25; i++) await ws.SendAsync(new { t = "ping", ts = i });
+        await ws.WaitForAsync(f => Realtime.WsClient.Type(f) == "err" && f.GetProperty("code").GetString() == "rate_limited");
+        Assert.True(Scrape.Sum(await Scrape.TextAsync(fx.App), "shopgpt_realtime_rate_limited_total") > before);
+    }
+
+    [Fact]
+    public async Task CacheHitsAndMissesAreCounted()
+    {
+        using var user = await fx.App.GuestAsync();
+        await user.CreateConversationAsync();
+        var before = await Scrape.TextAsync(fx.App);
+        // The first page of a fresh list is a miss; asking again is a hit.
+        (await user.Http.GetAsync("/api/conversations")).EnsureSuccessStatusCode();
+        (await user.Http.GetAsync("/api/conversations")).EnsureSuccessStatusCode();
+        var after = await Scrape.TextAsync(fx.App);
+        Assert.True(Scrape.Sum(after, "shopgpt_cache_misses_total") > Scrape.Sum(before, "shopgpt_cache_misses_total"));
+        Assert.True(Scrape.Sum(after, "shopgpt_cache_hits_total") > Scrape.Sum(before, "shopgpt_cache_hits_total"));
+    }
+
     [GeneratedRegex("[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}")]
     private static partial Regex Uuid();
 

@@ -37,78 +37,108 @@ public static class DbBench
         }
         Console.WriteLine(Inv($"dataset: {messages:N0} messages, {conversations:N0} conversations, {users:N0} users; PostgreSQL {await ScalarAsync<string>(db, "show server_version")}, fsync={await ScalarAsync<string>(db, "show fsync")}, synchronous_commit={await ScalarAsync<string>(db, "show synchronous_commit")}, {Environment.ProcessorCount} cores"));
 
-        // ---- 1. Keyset vs OFFSET --------------------------------------------------------------
-        Guid whaleUser, whaleConv;
-        long whaleSeq;
-        await using (var cmd = db.CreateCommand("select user_id, conversation_id, last_seq from conversations order by last_seq desc limit 1"))
-        await using (var r = await cmd.ExecuteReaderAsync())
-        {
-            await r.ReadAsync();
-            (whaleUser, whaleConv, whaleSeq) = (r.GetGuid(0), r.GetGuid(1), r.GetInt64(2));
-        }
-        var whaleList = await ScalarAsync<long>(db, Inv($"select count(*) from conversations where user_id = '{whaleUser}' and not archived"));
-        Console.WriteLine(Inv($"\n## keyset vs OFFSET, page size {PageSize}, median of repeated runs (ms)"));
-        Console.WriteLine(Inv($"message history of one conversation ({whaleSeq:N0} messages):"));
-        Console.WriteLine("| page | keyset (seq < cursor) | OFFSET |");
-        Console.WriteLine("|---:|---:|---:|");
-        foreach (var page in new[] { 1, 100, 5000 })
-        {
-            var offset = (long)(page - 1) * PageSize;
-            if (offset >= whaleSeq) continue;
-            var keyset = await MedianMsAsync(db, "select message_id, seq, text, created_at from messages where user_id = $1 and conversation_id = $2 and seq < $3 order by seq desc limit $4",
-                [whaleUser, whaleConv, whaleSeq + 1 - offset, PageSize], seconds / 6);
-            var off = await MedianMsAsync(db, "select message_id, seq, text, created_at from messages where user_id = $1 and conversation_id = $2 order by seq desc offset $3 limit $4",
-                [whaleUser, whaleConv, offset, PageSize], seconds / 6);
-            Console.WriteLine(Inv($"| {page:N0} | {keyset:F3} | {off:F3} |"));
-        }
+        // --only pages|list|writes runs one phase (for quick experiments).
+        var only = o.Get("only");
+        bool Run(string phase) => only is null || only == phase;
 
-        // The conversation list, with the real list query (incl. the LATERAL last message).
-        Console.WriteLine(Inv($"conversation list of one user ({whaleList:N0} conversations):"));
-        Console.WriteLine("| page | keyset ((updated_at, id) < cursor) | OFFSET |");
-        Console.WriteLine("|---:|---:|---:|");
-        var listPositions = new List<(DateTime At, Guid Id)>();
-        await using (var cmd = db.CreateCommand("select updated_at, conversation_id from conversations where user_id = $1 and not archived order by updated_at desc, conversation_id desc"))
+        // ---- 1. Keyset vs OFFSET --------------------------------------------------------------
+        if (Run("pages"))
         {
-            cmd.Parameters.AddWithValue(whaleUser);
-            await using var r = await cmd.ExecuteReaderAsync();
-            while (await r.ReadAsync()) listPositions.Add((r.GetDateTime(0), r.GetGuid(1)));
-        }
-        const string ListSelect =
-            """
-            select c.conversation_id, c.title, c.updated_at, m.text from conversations c
-            left join lateral (select * from messages m where m.user_id = c.user_id and m.conversation_id = c.conversation_id and m.seq = c.last_seq limit 1) m on true
-            """;
-        foreach (var page in new[] { 1, 100, 1000 })
-        {
-            var offset = (page - 1) * PageSize;
-            if (offset >= listPositions.Count) continue;
-            double keyset = page == 1
-                ? await MedianMsAsync(db, ListSelect + " where c.user_id = $1 and c.archived = false order by c.updated_at desc, c.conversation_id desc limit $2", [whaleUser, PageSize], seconds / 6)
-                : await MedianMsAsync(db, ListSelect + " where c.user_id = $1 and c.archived = false and (c.updated_at, c.conversation_id) < ($3, $4) order by c.updated_at desc, c.conversation_id desc limit $2",
-                    [whaleUser, PageSize, listPositions[offset - 1].At, listPositions[offset - 1].Id], seconds / 6);
-            var off = await MedianMsAsync(db, ListSelect + " where c.user_id = $1 and c.archived = false order by c.updated_at desc, c.conversation_id desc offset $3 limit $2",
-                [whaleUser, PageSize, offset], seconds / 6);
-            Console.WriteLine(Inv($"| {page:N0} | {keyset:F3} | {off:F3} |"));
+            Guid whaleUser, whaleConv;
+            long whaleSeq;
+            await using (var cmd = db.CreateCommand("select user_id, conversation_id, last_seq from conversations order by last_seq desc limit 1"))
+            await using (var r = await cmd.ExecuteReaderAsync())
+            {
+                await r.ReadAsync();
+                (whaleUser, whaleConv, whaleSeq) = (r.GetGuid(0), r.GetGuid(1), r.GetInt64(2));
+            }
+            var whaleList = await ScalarAsync<long>(db, Inv($"select count(*) from conversations where user_id = '{whaleUser}' and not archived"));
+            Console.WriteLine(Inv($"\n## keyset vs OFFSET, page size {PageSize}, median of repeated runs (ms)"));
+            Console.WriteLine(Inv($"message history of one conversation ({whaleSeq:N0} messages):"));
+            Console.WriteLine("| page | keyset, ConversationStore.MessagesBeforeAsync (bounded seq range) | keyset, open-ended seq < cursor | OFFSET |");
+            Console.WriteLine("|---:|---:|---:|---:|");
+            var store = new ConversationStore(db);
+            foreach (var page in new[] { 1, 100, 5000 })
+            {
+                var offset = (long)(page - 1) * PageSize;
+                if (offset >= whaleSeq) continue;
+                // The app's own read (prepared; generic plans included): the cursor of page p is seq last - 20 (p - 1) + 1.
+                var before = page == 1 ? long.MaxValue : whaleSeq + 1 - offset;
+                var keyset = await MedianMsAsync(() => store.MessagesBeforeAsync(whaleUser, whaleConv, before, PageSize, CancellationToken.None), seconds / 6);
+                var open = await MedianMsAsync(db, "select message_id, seq, text, created_at from messages where user_id = $1 and conversation_id = $2 and seq < $3 order by seq desc limit $4",
+                    [whaleUser, whaleConv, whaleSeq + 1 - offset, PageSize], seconds / 6);
+                var off = await MedianMsAsync(db, "select message_id, seq, text, created_at from messages where user_id = $1 and conversation_id = $2 order by seq desc offset $3 limit $4",
+                    [whaleUser, whaleConv, offset, PageSize], seconds / 6);
+                Console.WriteLine(Inv($"| {page:N0} | {keyset:F3} | {open:F3} | {off:F3} |"));
+            }
+
+            // The conversation list, with the real list query (incl. the LATERAL last message).
+            Console.WriteLine(Inv($"conversation list of one user ({whaleList:N0} conversations):"));
+            Console.WriteLine("| page | keyset ((updated_at, id) < cursor) | OFFSET |");
+            Console.WriteLine("|---:|---:|---:|");
+            var listPositions = new List<(DateTime At, Guid Id)>();
+            await using (var cmd = db.CreateCommand("select updated_at, conversation_id from conversations where user_id = $1 and not archived order by updated_at desc, conversation_id desc"))
+            {
+                cmd.Parameters.AddWithValue(whaleUser);
+                await using var r = await cmd.ExecuteReaderAsync();
+                while (await r.ReadAsync()) listPositions.Add((r.GetDateTime(0), r.GetGuid(1)));
+            }
+            const string ListSelect =
+                """
+                select c.conversation_id, c.title, c.updated_at, m.text from conversations c
+                left join lateral (select * from messages m where m.user_id = c.user_id and m.conversation_id = c.conversation_id and m.seq = c.last_seq limit 1) m on true
+                """;
+            foreach (var page in new[] { 1, 100, 1000 })
+            {
+                var offset = (page - 1) * PageSize;
+                if (offset >= listPositions.Count) continue;
+                double keyset = page == 1
+                    ? await MedianMsAsync(db, ListSelect + " where c.user_id = $1 and c.archived = false order by c.updated_at desc, c.conversation_id desc limit $2", [whaleUser, PageSize], seconds / 6)
+                    : await MedianMsAsync(db, ListSelect + " where c.user_id = $1 and c.archived = false and (c.updated_at, c.conversation_id) < ($3, $4) order by c.updated_at desc, c.conversation_id desc limit $2",
+                        [whaleUser, PageSize, listPositions[offset - 1].At, listPositions[offset - 1].Id], seconds / 6);
+                var off = await MedianMsAsync(db, ListSelect + " where c.user_id = $1 and c.archived = false order by c.updated_at desc, c.conversation_id desc offset $3 limit $2",
+                    [whaleUser, PageSize, offset], seconds / 6);
+                Console.WriteLine(Inv($"| {page:N0} | {keyset:F3} | {off:F3} |"));
+            }
+
         }
 
         // ---- 2. List throughput, prepared on vs off ------------------------------------------
-        var userIds = new List<Guid>();
-        await using (var cmd = db.CreateCommand("select user_id from users order by user_id limit 10000"))
-        await using (var r = await cmd.ExecuteReaderAsync())
-            while (await r.ReadAsync()) userIds.Add(r.GetGuid(0));
-        Console.WriteLine(Inv($"\n## conversation list, first page (limit {PageSize}, ConversationStore.ListAsync), random users, {concurrency} concurrent callers, {seconds:F0} s each"));
-        Console.WriteLine("| statements | queries/s | p50 ms | p99 ms |");
-        Console.WriteLine("|---|---:|---:|---:|");
-        foreach (var prepared in new[] { true, false })
+        if (Run("list"))
         {
-            await using var ds = Build(cs, prepared, maxPool: concurrency);
-            var store = new ConversationStore(ds);
-            var (qps, p50, p99) = await ThroughputAsync(concurrency, seconds, async rng =>
-                await store.ListAsync(userIds[rng.Next(userIds.Count)], false, null, PageSize, CancellationToken.None));
-            Console.WriteLine(Inv($"| {(prepared ? "prepared (auto-prepare)" : "unprepared (Max Auto Prepare=0)")} | {qps:N0} | {p50:F2} | {p99:F2} |"));
+            var userIds = new List<Guid>();
+            await using (var cmd = db.CreateCommand("select user_id from users order by user_id limit 10000"))
+            await using (var r = await cmd.ExecuteReaderAsync())
+                while (await r.ReadAsync()) userIds.Add(r.GetGuid(0));
+            Console.WriteLine(Inv($"\n## conversation list, first page (limit {PageSize}, ConversationStore.ListAsync), random users, {concurrency} concurrent callers, {seconds:F0} s each"));
+            Console.WriteLine("| statements | queries/s | p50 ms | p99 ms |");
+            Console.WriteLine("|---|---:|---:|---:|");
+            foreach (var prepared in new[] { true, false })
+            {
+                await using var ds = Build(cs, prepared, maxPool: concurrency);
+                var listStore = new ConversationStore(ds);
+                var (qps, p50, p99) = await ThroughputAsync(concurrency, seconds, async rng =>
+                    await listStore.ListAsync(userIds[rng.Next(userIds.Count)], false, null, PageSize, CancellationToken.None));
+                Console.WriteLine(Inv($"| {(prepared ? "prepared (auto-prepare)" : "unprepared (Max Auto Prepare=0)")} | {qps:N0} | {p50:F2} | {p99:F2} |"));
+            }
+
         }
 
-        // ---- 3. Writes: group commit vs one INSERT per message --------------------------------
+        // ---- 3. Batch format: multi-row unnest INSERT (the batcher's) vs binary COPY -----------
+        if (Run("format"))
+        {
+            Console.WriteLine(Inv($"\n## one batch of 512 messages into the real messages table (rolled back, so only the insert is timed), {seconds / 2:F0} s each"));
+            Console.WriteLine("| format | rows/s | median ms per batch |");
+            Console.WriteLine("|---|---:|---:|");
+            foreach (var copy in new[] { false, true })
+            {
+                var (rows, median) = await BatchFormatAsync(db, copy, 512, seconds / 2);
+                Console.WriteLine(Inv($"| {(copy ? "binary COPY" : "INSERT ... SELECT FROM unnest($1..$9)")} | {rows:N0} | {median:F2} |"));
+            }
+        }
+
+        // ---- 4. Writes: group commit vs one INSERT per message --------------------------------
+        if (!Run("writes")) return 0;
         var targets = new List<(Guid User, Guid Conv)>();
         await using (var cmd = db.CreateCommand("select user_id, conversation_id from conversations order by conversation_id desc limit 2000"))
         await using (var r = await cmd.ExecuteReaderAsync())
@@ -119,7 +149,7 @@ public static class DbBench
         {
             var meters = new ServiceCollection().AddMetrics().BuildServiceProvider();
             await using var ds = Build(cs, true, maxPool: 8);
-            var batcher = new MessageBatcher(ds, Options.Create(new MessagingOptions()), NullLogger<MessageBatcher>.Instance,
+            var batcher = new MessageBatcher(ds, Options.Create(new MessagingOptions { MaxBatch = o.Int("max-batch", 512), MaxDelayMs = o.Double("max-delay-ms", 2), Writers = o.Int("writers", 2) }), NullLogger<MessageBatcher>.Instance,
                 meters.GetRequiredService<System.Diagnostics.Metrics.IMeterFactory>());
             await batcher.StartAsync(CancellationToken.None);
             var inflight = o.Int("write-concurrency", 4096);
@@ -129,7 +159,7 @@ public static class DbBench
                 await batcher.SendAsync(new NewMessage(t.User, t.Conv, "user", "bench message with a realistic length about a lightweight rain jacket", null), CancellationToken.None);
             });
             await batcher.StopAsync(CancellationToken.None);
-            Console.WriteLine(Inv($"| group commit (MessageBatcher: locked seq, one unnest INSERT + UPDATE per batch) | {inflight:N0} in flight | {mps:N0} | {p50:F2} | {p99:F2} |"));
+            Console.WriteLine(Inv($"| group commit (MessageBatcher, {o.Int("writers", 2)} writer loop(s): locked seq, one unnest INSERT + UPDATE per batch) | {inflight:N0} in flight | {mps:N0} | {p50:F2} | {p99:F2} |"));
         }
         {
             await using var ds = Build(cs, true, maxPool: concurrency);
@@ -160,6 +190,61 @@ public static class DbBench
             Console.WriteLine(Inv($"| one INSERT per message (own transaction each) | {concurrency} connections | {mps:N0} | {p50:F2} | {p99:F2} |"));
         }
         return 0;
+    }
+
+    private static async Task<(double RowsPerSecond, double MedianMs)> BatchFormatAsync(NpgsqlDataSource db, bool copy, int size, double seconds)
+    {
+        const string Text = "bench message with a realistic length about a lightweight rain jacket";
+        var samples = new List<double>();
+        var clock = Stopwatch.StartNew();
+        long rows = 0;
+        await using var conn = await db.OpenConnectionAsync();
+        while (clock.Elapsed.TotalSeconds < seconds || samples.Count < 5)
+        {
+            var users = Enumerable.Range(0, size).Select(_ => Guid.CreateVersion7()).ToArray();
+            var convs = Enumerable.Range(0, size).Select(_ => Guid.CreateVersion7()).ToArray();
+            var ids = Enumerable.Range(0, size).Select(_ => Guid.CreateVersion7()).ToArray();
+            var now = DateTime.UtcNow;
+            await using var tx = await conn.BeginTransactionAsync();
+            var t = Stopwatch.GetTimestamp();
+            if (copy)
+            {
+                await using var w = await conn.BeginBinaryImportAsync(
+                    "copy messages (user_id, conversation_id, seq, message_id, role, text, status, created_at) from stdin (format binary)");
+                for (var i = 0; i < size; i++)
+                {
+                    await w.StartRowAsync();
+                    await w.WriteAsync(users[i], NpgsqlTypes.NpgsqlDbType.Uuid);
+                    await w.WriteAsync(convs[i], NpgsqlTypes.NpgsqlDbType.Uuid);
+                    await w.WriteAsync(1L, NpgsqlTypes.NpgsqlDbType.Bigint);
+                    await w.WriteAsync(ids[i], NpgsqlTypes.NpgsqlDbType.Uuid);
+                    await w.WriteAsync("user", NpgsqlTypes.NpgsqlDbType.Text);
+                    await w.WriteAsync(Text, NpgsqlTypes.NpgsqlDbType.Text);
+                    await w.WriteAsync("complete", NpgsqlTypes.NpgsqlDbType.Text);
+                    await w.WriteAsync(now, NpgsqlTypes.NpgsqlDbType.TimestampTz);
+                }
+                await w.CompleteAsync();
+            }
+            else
+            {
+                await using var cmd = new NpgsqlCommand(
+                    """
+                    insert into messages (user_id, conversation_id, seq, message_id, role, text, status, created_at)
+                    select u, c, 1, id, 'user', t, 'complete', $4 from unnest($1::uuid[], $2::uuid[], $3::uuid[], $5::text[]) as k(u, c, id, t)
+                    """, conn, tx);
+                cmd.Parameters.AddWithValue(users);
+                cmd.Parameters.AddWithValue(convs);
+                cmd.Parameters.AddWithValue(ids);
+                cmd.Parameters.AddWithValue(now);
+                cmd.Parameters.AddWithValue(Enumerable.Repeat(Text, size).ToArray());
+                await cmd.ExecuteNonQueryAsync();
+            }
+            samples.Add(Stopwatch.GetElapsedTime(t).TotalMilliseconds);
+            rows += size;
+            await tx.RollbackAsync();
+        }
+        samples.Sort();
+        return (rows / (samples.Sum() / 1000), samples[samples.Count / 2]);
     }
 
     private static NpgsqlDataSource Build(string cs, bool autoPrepare, int maxPool = 16)
@@ -196,6 +281,20 @@ public static class DbBench
                 while (await r.ReadAsync())
                 {
                 }
+            if (i >= 2) samples.Add(Stopwatch.GetElapsedTime(t).TotalMilliseconds);
+        }
+        samples.Sort();
+        return samples[samples.Count / 2];
+    }
+
+    private static async Task<double> MedianMsAsync(Func<Task> op, double budget)
+    {
+        var samples = new List<double>();
+        var clock = Stopwatch.StartNew();
+        for (var i = 0; i < 2 + 5 || (clock.Elapsed.TotalSeconds < budget && samples.Count < 200); i++)
+        {
+            var t = Stopwatch.GetTimestamp();
+            await op();
             if (i >= 2) samples.Add(Stopwatch.GetElapsedTime(t).TotalMilliseconds);
         }
         samples.Sort();

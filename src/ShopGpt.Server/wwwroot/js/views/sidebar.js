@@ -123,7 +123,7 @@ export function mountSidebar({ api, onNavigate }) {
   let searchGen = 0;
   const runSearch = debounce(async (q) => {
     const gen = ++searchGen;
-    if (q.length < 2) {
+    if (q.length < 3) {
       results.hidden = true;
       convSection.hidden = false;
       return;
