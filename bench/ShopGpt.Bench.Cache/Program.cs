@@ -28,13 +28,16 @@ var rate = int.Parse(Env("SHOPGPT_BENCH_RATE", "200"), CultureInfo.InvariantCult
 var warmup = TimeSpan.FromSeconds(int.Parse(Env("SHOPGPT_BENCH_WARMUP_SECONDS", "30"), CultureInfo.InvariantCulture));
 var measure = TimeSpan.FromSeconds(int.Parse(Env("SHOPGPT_BENCH_SECONDS", "60"), CultureInfo.InvariantCulture));
 var output = Env("SHOPGPT_BENCH_OUT", "artifacts/bench/cache.md");
+// standin: the bench's own table; catalog: the real hybrid ProductSearch on the seeded catalog.
+var target = Env("SHOPGPT_BENCH_TARGET", "standin");
+var catalogPath = target == "catalog" ? Env("SHOPGPT_BENCH_CATALOG", "../shared/data/catalog") : null;
 
 var queries = JsonSerializer.Deserialize(File.ReadAllText(queriesPath), BenchJson.Default.ListQueryPopularity)!;
 Console.WriteLine($"{queries.Count} queries, total popularity {queries.Sum(q => q.Popularity)}; {rate} req/s, warm-up {warmup.TotalSeconds} s, measured {measure.TotalSeconds} s per variant");
 
-await Catalog.SeedAsync(pg, queries);
-await using var a = await Instance.StartAsync(pg, redis);
-await using var b = await Instance.StartAsync(pg, redis);
+if (catalogPath is null) await Catalog.SeedAsync(pg, queries);
+await using var a = await Instance.StartAsync(pg, redis, catalogPath);
+await using var b = await Instance.StartAsync(pg, redis, catalogPath);
 Instance[] instances = [a, b];
 
 var results = new List<Result>();
@@ -44,16 +47,34 @@ foreach (var variant in new[] { "none", "plain", "shopcache" })
         foreach (var ep in mux.GetEndPoints()) await mux.GetServer(ep).FlushDatabaseAsync();
     foreach (var i in instances) await i.Services.GetRequiredService<IFusionCache>().ClearAsync(allowFailSafe: false);
     Catalog.ResetCounters();
-    Console.WriteLine($"--- {variant}: warm-up");
-    await Load.RunAsync(instances, variant, queries, rate, warmup, storm: null);
+    if (variant != "none")
+    {
+        // Without a cache there is nothing to warm; with one, the measured phase starts from steady state.
+        Console.WriteLine($"--- {variant}: warm-up");
+        await Load.RunAsync(instances, variant, queries, rate, warmup, storm: null, seed: 1);
+    }
     Catalog.ResetCounters();
     Console.WriteLine($"--- {variant}: measuring (expiry storm at {measure.TotalSeconds / 2} s)");
-    var r = await Load.RunAsync(instances, variant, queries, rate, measure, storm: () => Storm(variant));
+    var r = await Load.RunAsync(instances, variant, queries, rate, measure, storm: () => Storm(variant), seed: 2);
     results.Add(r);
     Console.WriteLine(r.Row());
 }
 
-async Task Storm(string variant)
+// The storm: every entry expires at once, and a burst of concurrent requests for the ten most
+// popular queries arrives right then (a traffic spike meeting the expiry: the thundering herd).
+async Task<long> Storm(string variant)
+{
+    var top = queries.OrderByDescending(q => q.Popularity).Take(10).ToArray();
+    Catalog.Watch(top.Select(q => q.Query));
+    await Expire(variant);
+    using var http = new HttpClient();
+    await Task.WhenAll(Enumerable.Range(0, 400).Select(i => http.GetAsync(
+        new Uri(instances[i % 2].Address, $"/bench/search/{variant}?q={Uri.EscapeDataString(top[i % top.Length].Query)}"))));
+    // Queries for the ten burst keys from the expiry until the burst was answered (scheduled traffic for them included).
+    return Catalog.StopWatching();
+}
+
+async Task Expire(string variant)
 {
     switch (variant)
     {
@@ -70,7 +91,8 @@ async Task Storm(string variant)
 }
 
 var report = new StringBuilder();
-report.AppendLine(CultureInfo.InvariantCulture, $"{DateTime.UtcNow:yyyy-MM-dd HH:mm} UTC, {Environment.ProcessorCount} cores. Rate {rate} req/s over 2 instances, {queries.Count} distinct queries weighted by popularity, measured {measure.TotalSeconds} s per variant after {warmup.TotalSeconds} s warm-up; expiry storm at {measure.TotalSeconds / 2} s.");
+report.AppendLine(CultureInfo.InvariantCulture, $"Target: {(catalogPath is null ? "stand-in table" : "real ProductSearch (hybrid) on " + catalogPath)}; \"DB queries\" = executions of the uncached search.");
+report.AppendLine(CultureInfo.InvariantCulture, $"{DateTime.UtcNow:yyyy-MM-dd HH:mm} UTC, {Environment.ProcessorCount} cores. Rate {rate} req/s over 2 instances, {queries.Count} distinct queries weighted by popularity, measured {measure.TotalSeconds} s per variant after {warmup.TotalSeconds} s warm-up; expiry storm at {measure.TotalSeconds / 2} s (every entry expired + 400 concurrent requests for the top 10 queries; the storm-half hit rate counts the burst's DB queries but not its requests).");
 report.AppendLine();
 report.AppendLine(Result.Header);
 report.AppendLine(Result.Rule);
@@ -94,6 +116,7 @@ namespace ShopGpt.Bench.Cache
     [JsonSourceGenerationOptions(JsonSerializerDefaults.Web)]
     [JsonSerializable(typeof(List<QueryPopularity>))]
     [JsonSerializable(typeof(List<BenchProduct>))]
+    [JsonSerializable(typeof(ShopGpt.Server.Catalog.SearchOutcome))]
     [JsonSerializable(typeof(Cached<List<BenchProduct>>))]
     [JsonSerializable(typeof(ZiggyCreatures.Caching.Fusion.Internals.Distributed.FusionCacheDistributedEntry<Cached<List<BenchProduct>>>))]
     public sealed partial class BenchJson : JsonSerializerContext;
@@ -104,7 +127,22 @@ namespace ShopGpt.Bench.Cache
         private static long dbQueries;
         private static readonly ConcurrentDictionary<long, int> PerSecond = new();
 
+        private static volatile HashSet<string>? watched;
+        private static long watchedQueries;
+
         public static long DbQueries => Interlocked.Read(ref dbQueries);
+
+        public static void Watch(IEnumerable<string> queries)
+        {
+            Interlocked.Exchange(ref watchedQueries, 0);
+            watched = queries.ToHashSet(StringComparer.Ordinal);
+        }
+
+        public static long StopWatching()
+        {
+            watched = null;
+            return Interlocked.Read(ref watchedQueries);
+        }
         public static int PeakPerSecond => PerSecond.IsEmpty ? 0 : PerSecond.Values.Max();
 
         public static void ResetCounters()
@@ -138,10 +176,17 @@ namespace ShopGpt.Bench.Cache
             await analyze.ExecuteNonQueryAsync();
         }
 
-        public static async Task<List<BenchProduct>> SearchAsync(NpgsqlDataSource db, string q, CancellationToken ct)
+        /// <summary>Counts one execution of the uncached search for <paramref name="q"/>.</summary>
+        public static void Count(string q)
         {
             Interlocked.Increment(ref dbQueries);
+            if (watched is { } w && w.Contains(q)) Interlocked.Increment(ref watchedQueries);
             PerSecond.AddOrUpdate(Environment.TickCount64 / 1000, 1, (_, n) => n + 1);
+        }
+
+        public static async Task<List<BenchProduct>> SearchAsync(NpgsqlDataSource db, string q, CancellationToken ct)
+        {
+            Count(q);
             await using var cmd = db.CreateCommand(
                 "select id, name, popularity from cache_bench_products where name ilike '%' || $1 || '%' order by popularity desc, id limit 20");
             cmd.Parameters.AddWithValue(q);
@@ -166,7 +211,7 @@ namespace ShopGpt.Bench.Cache
         public Uri Address { get; }
         public IServiceProvider Services => app.Services;
 
-        public static async Task<Instance> StartAsync(string pg, string redis)
+        public static async Task<Instance> StartAsync(string pg, string redis, string? catalogPath)
         {
             var app = AppHost.Build([], b =>
             {
@@ -177,6 +222,8 @@ namespace ShopGpt.Bench.Cache
                     ["Database:MinPoolSize"] = "0",
                     ["Database:MaxPoolSize"] = "50",
                     ["Logging:LogLevel:Default"] = "Warning",
+                    ["Catalog:SeedPath"] = catalogPath,
+                    ["Assistant:Enabled"] = "false",
                 });
                 b.WebHost.UseUrls("http://127.0.0.1:0");
                 // How a feature makes its cached types source-generated in the L2 wire format.
@@ -190,6 +237,15 @@ namespace ShopGpt.Bench.Cache
                 ConnectionMultiplexerFactory = () => Task.FromResult(app.Services.GetRequiredService<IConnectionMultiplexer>()),
                 InstanceName = "bench-plain:",
             }));
+            if (catalogPath is null) MapStandIn(app, plain, plainTtl);
+            else MapCatalog(app, plain, plainTtl);
+            await app.StartAsync();
+            var address = app.Services.GetRequiredService<Microsoft.AspNetCore.Hosting.Server.IServer>().Features.Get<IServerAddressesFeature>()!.Addresses.First();
+            return new Instance(app, new Uri(address));
+        }
+
+        private static void MapStandIn(WebApplication app, RedisCache plain, DistributedCacheEntryOptions plainTtl)
+        {
             app.MapGet("/bench/search/none", async (string q, NpgsqlDataSource db, CancellationToken ct) =>
                 TypedResults.Ok(await Catalog.SearchAsync(db, q, ct)));
             app.MapGet("/bench/search/plain", async (string q, NpgsqlDataSource db, CancellationToken ct) =>
@@ -204,9 +260,32 @@ namespace ShopGpt.Bench.Cache
             });
             app.MapGet("/bench/search/shopcache", async (string q, ProductCache products, NpgsqlDataSource db, CancellationToken ct) =>
                 TypedResults.Ok(await products.SearchAsync(q, null, t => Catalog.SearchAsync(db, q, t), ct)));
-            await app.StartAsync();
-            var address = app.Services.GetRequiredService<Microsoft.AspNetCore.Hosting.Server.IServer>().Features.Get<IServerAddressesFeature>()!.Addresses.First();
-            return new Instance(app, new Uri(address));
+        }
+
+        /// <summary>The real search: none/plain call an uncached ProductSearch; shopcache goes through ProductCache as ProductSearch itself does.</summary>
+        private static void MapCatalog(WebApplication app, RedisCache plain, DistributedCacheEntryOptions plainTtl)
+        {
+            var sp = app.Services;
+            var uncached = new ShopGpt.Server.Catalog.ProductSearch(sp.GetRequiredService<NpgsqlDataSource>(), sp.GetRequiredService<ShopGpt.Server.Catalog.CatalogIndex>(),
+                sp.GetRequiredService<ShopGpt.Server.Catalog.QueryEncoder>(), sp.GetRequiredService<System.Diagnostics.Metrics.IMeterFactory>(),
+                sp.GetRequiredService<Microsoft.Extensions.Options.IOptions<ShopGpt.Server.Catalog.CatalogOptions>>());
+            Task<ShopGpt.Server.Catalog.SearchOutcome> Search(string q, CancellationToken ct)
+            {
+                Catalog.Count(q);
+                return uncached.SearchAsync(new ShopGpt.Server.Catalog.SearchQuery(q), ct);
+            }
+            app.MapGet("/bench/search/none", async (string q, CancellationToken ct) => TypedResults.Ok((await Search(q, ct)).Items.Count));
+            app.MapGet("/bench/search/plain", async (string q, CancellationToken ct) =>
+            {
+                var key = ProductCache.SearchKey(q, null);
+                if (await plain.GetAsync(key, ct) is { } bytes)
+                    return TypedResults.Ok(JsonSerializer.Deserialize(bytes, BenchJson.Default.SearchOutcome)!.Items.Count);
+                var outcome = await Search(q, ct);
+                await plain.SetAsync(key, JsonSerializer.SerializeToUtf8Bytes(outcome, BenchJson.Default.SearchOutcome), plainTtl, ct);
+                return TypedResults.Ok(outcome.Items.Count);
+            });
+            app.MapGet("/bench/search/shopcache", async (string q, ProductCache products, CancellationToken ct) =>
+                TypedResults.Ok((await products.SearchAsync(q, null, t => Search(q, t), ct)).Items.Count));
         }
 
         public async ValueTask DisposeAsync()
@@ -218,10 +297,10 @@ namespace ShopGpt.Bench.Cache
 
     /// <summary>Steady = the half before the storm; storm = the half from the storm on.</summary>
     public sealed record Result(string Variant, long Requests, long Errors, long SteadyRequests, long SteadyDb, long StormRequests, long StormDb,
-        double Seconds, int PeakDbPerSecond, double SteadyP95Ms, double StormP95Ms, double P99Ms)
+        long BurstDb, double Seconds, int PeakDbPerSecond, double SteadyP95Ms, double StormP95Ms, double P99Ms)
     {
-        public const string Header = "| variant | requests | errors | hit rate steady | hit rate storm half | DB queries/s | peak DB queries/s (1 s) | p95 ms steady | p95 ms storm half | p99 ms all |";
-        public const string Rule = "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|";
+        public const string Header = "| variant | requests | errors | hit rate steady | hit rate storm half | DB queries/s | peak DB queries/s (1 s) | DB queries for the 10 burst keys (ideal 10) | p95 ms steady | p95 ms storm half | p99 ms all |";
+        public const string Rule = "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|";
 
         public double DbPerSecond => (SteadyDb + StormDb) / Seconds;
 
@@ -229,18 +308,19 @@ namespace ShopGpt.Bench.Cache
             Variant == "none" ? "–" : string.Create(CultureInfo.InvariantCulture, $"{100.0 * (requests - db) / Math.Max(1, requests):0.00} %");
 
         public string Row() => string.Create(CultureInfo.InvariantCulture,
-            $"| {Variant} | {Requests} | {Errors} | {Rate(SteadyRequests, SteadyDb)} | {Rate(StormRequests, StormDb)} | {DbPerSecond:0.0} | {PeakDbPerSecond} | {SteadyP95Ms:0.00} | {StormP95Ms:0.00} | {P99Ms:0.00} |");
+            $"| {Variant} | {Requests} | {Errors} | {Rate(SteadyRequests, SteadyDb)} | {Rate(StormRequests, StormDb)} | {DbPerSecond:0.0} | {PeakDbPerSecond} | {BurstDb} | {SteadyP95Ms:0.00} | {StormP95Ms:0.00} | {P99Ms:0.00} |");
     }
 
     /// <summary>Open-loop load: requests start on a fixed schedule whatever the latency (no coordinated omission).</summary>
     public static class Load
     {
-        public static async Task<Result> RunAsync(Instance[] instances, string variant, List<QueryPopularity> queries, int rate, TimeSpan duration, Func<Task>? storm)
+        public static async Task<Result> RunAsync(Instance[] instances, string variant, List<QueryPopularity> queries, int rate, TimeSpan duration,
+            Func<Task<long>>? storm, int seed)
         {
             var cdf = new double[queries.Count];
             double sum = 0;
             for (var i = 0; i < queries.Count; i++) cdf[i] = sum += queries[i].Popularity;
-            var random = new Random(42);
+            var random = new Random(seed);
             using var http = new HttpClient(new SocketsHttpHandler { MaxConnectionsPerServer = 512, PooledConnectionLifetime = TimeSpan.FromMinutes(10) })
             {
                 Timeout = TimeSpan.FromSeconds(30),
@@ -248,6 +328,7 @@ namespace ShopGpt.Bench.Cache
             var steadyLatencies = new ConcurrentBag<double>();
             var stormLatencies = new ConcurrentBag<double>();
             long dbAtStorm = 0;
+            long burstDb = 0;
             long errors = 0;
             var inFlight = new List<Task>();
             var total = (int)(rate * duration.TotalSeconds);
@@ -258,7 +339,8 @@ namespace ShopGpt.Bench.Cache
                 if (n == stormAt)
                 {
                     dbAtStorm = Catalog.DbQueries;
-                    if (storm is not null) await storm();
+                    // Scheduled load goes on while the burst runs (open loop): the burst is not awaited here.
+                    if (storm is not null) inFlight.Add(Task.Run(async () => burstDb = await storm()));
                 }
                 var latencies = n < stormAt ? steadyLatencies : stormLatencies;
                 var due = TimeSpan.FromSeconds((double)n / rate) - Stopwatch.GetElapsedTime(start);
@@ -294,7 +376,7 @@ namespace ShopGpt.Bench.Cache
                 return sorted.Length == 0 ? 0 : sorted[Math.Min(sorted.Length - 1, (int)(p * sorted.Length))];
             }
             return new Result(variant, total, Interlocked.Read(ref errors), stormAt, dbAtStorm, total - stormAt, Catalog.DbQueries - dbAtStorm,
-                seconds, Catalog.PeakPerSecond, P(steadyLatencies, 0.95), P(stormLatencies, 0.95), P(steadyLatencies.Concat(stormLatencies), 0.99));
+                burstDb, seconds, Catalog.PeakPerSecond, P(steadyLatencies, 0.95), P(stormLatencies, 0.95), P(steadyLatencies.Concat(stormLatencies), 0.99));
         }
     }
 }

@@ -13,7 +13,7 @@ public sealed record SessionInfo(Guid UserId, DateTimeOffset ExpiresAt, DateTime
 public sealed class SessionStore(NpgsqlDataSource db, TimeProvider clock, Microsoft.Extensions.Options.IOptions<AccountsOptions> options,
     ShopCache cache, CachePolicies policies)
 {
-    private static string CacheKey(byte[] tokenHash) => "session:" + Convert.ToHexString(tokenHash);
+    internal static string CacheKey(byte[] tokenHash) => "session:" + Convert.ToHexString(tokenHash);
 
     public async Task<(string Token, DateTimeOffset ExpiresAt)> CreateAsync(Guid userId, CancellationToken ct)
     {
@@ -54,16 +54,26 @@ public sealed class SessionStore(NpgsqlDataSource db, TimeProvider clock, Micros
         cmd.Parameters.AddWithValue(s.UserId);
         cmd.Parameters.AddWithValue(tokenHash);
         cmd.Parameters.AddWithValue(options.Value.LastSeenThrottle);
-        // The cached copy now has an old last_seen_at: drop it so the throttle sees the new one.
-        if (await cmd.ExecuteNonQueryAsync(ct) > 0) await cache.RemoveAsync(CacheKey(tokenHash), ct);
+        await cmd.ExecuteNonQueryAsync(ct);
+        // The cached copy has an old last_seen_at (whether this or another instance just moved it):
+        // drop it, or every request until it expires would attempt this update again.
+        await cache.RemoveAsync(CacheKey(tokenHash), ct);
     }
 
+    /// <summary>
+    /// Revokes the session. The cached copy in Redis goes first and must be confirmed: with Redis
+    /// unreachable the logout fails (503) and nothing changes, instead of succeeding in the database
+    /// while Redis keeps an entry that would be trusted again when it comes back.
+    /// </summary>
     public async Task RevokeAsync(Guid userId, byte[] tokenHash, CancellationToken ct)
     {
+        await cache.RemoveFromDistributedOrThrowAsync(CacheKey(tokenHash));
         await using var cmd = db.CreateCommand("delete from sessions where user_id = $1 and token_hash = $2");
         cmd.Parameters.AddWithValue(userId);
         cmd.Parameters.AddWithValue(tokenHash);
         await cmd.ExecuteNonQueryAsync(ct);
+        // Again after the delete (L1 here, Redis, other instances via the backplane, and once more
+        // later): a lookup that read the row before the delete may have cached it meanwhile.
         await cache.InvalidateAsync(CacheKey(tokenHash), ct);
     }
 }

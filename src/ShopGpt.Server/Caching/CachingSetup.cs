@@ -32,17 +32,22 @@ public sealed partial class CachingApiJsonContext : JsonSerializerContext;
 /// </summary>
 [JsonSerializable(typeof(FusionCacheDistributedEntry<Cached<SessionInfo?>>))]
 [JsonSerializable(typeof(FusionCacheDistributedEntry<Cached<List<Conversation>>>))]
+[JsonSerializable(typeof(FusionCacheDistributedEntry<Cached<Catalog.SearchOutcome>>))]
+[JsonSerializable(typeof(FusionCacheDistributedEntry<Cached<Catalog.Product?>>))]
 public sealed partial class CacheJsonContext : JsonSerializerContext;
 
 public static class CachingSetup
 {
+    /// <summary>Prefix of every cache key in L1 and Redis (the Redis instance is shared with other features).</summary>
+    public const string KeyPrefix = "shopgpt:";
+
     public static void AddCaching(this WebApplicationBuilder builder)
     {
         builder.Services.AddOptions<CacheOptions>().BindConfiguration("Cache").ValidateDataAnnotations().ValidateOnStart();
         builder.Services.AddOptions<AdminOptions>().BindConfiguration("Admin");
         builder.Services.TryAddSingleton(TimeProvider.System);
         var hasRedis = !string.IsNullOrWhiteSpace(builder.Configuration.GetConnectionString("Redis"));
-        builder.Services.AddSingleton(new CacheTopology(hasRedis));
+        builder.Services.AddSingleton(sp => new CacheTopology(hasRedis ? sp.GetRequiredService<IConnectionMultiplexer>() : null));
         builder.Services.AddSingleton(sp => new HotKeyTracker(sp.GetRequiredService<IOptions<CacheOptions>>(), sp.GetRequiredService<TimeProvider>()));
         builder.Services.AddSingleton<CacheMetrics>();
         builder.Services.AddSingleton<CachePolicies>();
@@ -61,7 +66,7 @@ public static class CachingSetup
                 o.EnableAutoRecovery = true;
                 // A new instance is subscribed before it serves, so it never misses an invalidation.
                 o.WaitForInitialBackplaneSubscribe = true;
-                o.CacheKeyPrefix = "shopgpt:";
+                o.CacheKeyPrefix = KeyPrefix;
             })
             .WithSerializer(sp => new FusionCacheSystemTextJsonSerializer(SerializerOptions(sp)));
         if (!hasRedis) return;

@@ -14,11 +14,12 @@ public sealed class ProductCache(ShopCache cache, CachePolicies policies)
     private const int MaxKeyText = 160;
 
     public ValueTask<T> SearchAsync<T>(string query, IEnumerable<KeyValuePair<string, string?>>? filters,
-        Func<CancellationToken, Task<T>> search, CancellationToken ct = default) =>
-        cache.GetOrSetAsync(SearchKey(query, filters), search, policies.ProductSearch, ct);
+        Func<CancellationToken, Task<T>> search, CancellationToken ct = default, Func<T, TimeSpan?>? durationFor = null) =>
+        cache.GetOrSetAsync(SearchKey(query, filters), search, policies.ProductSearch, ct, durationFor);
 
-    public ValueTask<T> ByIdAsync<T>(string productId, Func<CancellationToken, Task<T>> load, CancellationToken ct = default) =>
-        cache.GetOrSetAsync(ByIdKey(productId), load, policies.Product, ct);
+    public ValueTask<T> ByIdAsync<T>(string productId, Func<CancellationToken, Task<T>> load, CancellationToken ct = default,
+        Func<T, TimeSpan?>? durationFor = null) =>
+        cache.GetOrSetAsync(ByIdKey(productId), load, policies.Product, ct, durationFor);
 
     public ValueTask RemoveByIdAsync(string productId, CancellationToken ct = default) => cache.RemoveAsync(ByIdKey(productId), ct);
 

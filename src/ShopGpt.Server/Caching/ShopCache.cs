@@ -2,12 +2,16 @@ using System.Collections.Concurrent;
 using System.Diagnostics;
 using Microsoft.Extensions.Caching.Memory;
 using Microsoft.Extensions.Options;
+using StackExchange.Redis;
 using ZiggyCreatures.Caching.Fusion;
 
 namespace ShopGpt.Server.Caching;
 
-/// <summary>Whether this instance has an L2 (Redis); without it the cache is L1 only.</summary>
-public sealed record CacheTopology(bool HasDistributed);
+/// <summary>The Redis behind L2, if any; without it the cache is L1 only.</summary>
+public sealed record CacheTopology(IConnectionMultiplexer? Redis)
+{
+    public bool HasDistributed => Redis is not null;
+}
 
 /// <summary>
 /// The one entry point for cached reads. FusionCache does the heavy lifting (L1 + Redis L2,
@@ -49,7 +53,9 @@ public sealed partial class ShopCache
     /// The value for <paramref name="key"/>: from L1, else L2, else <paramref name="factory"/>
     /// run once across all instances (others wait for it and read its result).
     /// </summary>
-    public async ValueTask<T> GetOrSetAsync<T>(string key, Func<CancellationToken, Task<T>> factory, CachePolicy policy, CancellationToken ct = default)
+    /// <param name="durationFor">Optional: a shorter lifetime for some values (e.g. a degraded answer), null for the policy's.</param>
+    public async ValueTask<T> GetOrSetAsync<T>(string key, Func<CancellationToken, Task<T>> factory, CachePolicy policy, CancellationToken ct = default,
+        Func<T, TimeSpan?>? durationFor = null)
     {
         var hot = false;
         if (!policy.Sensitive) hot = hotKeys.Record(key);
@@ -59,6 +65,11 @@ public sealed partial class ShopCache
             ran = true;
             var made = await ComputeAsync(factory, policy, hot, token);
             Adapt(ctx.Options, policy, hot);
+            if (durationFor?.Invoke(made.Value) is { } shorter && shorter < ctx.Options.Duration)
+            {
+                ctx.Options.Duration = shorter;
+                made = made with { ExpiresAtMs = (clock.GetUtcNow() + shorter).ToUnixTimeMilliseconds() };
+            }
             return made;
         }, EntryOptions(policy, hot), ct);
         if (!ran && !policy.Sensitive) MaybeRefreshEarly(key, entry, factory, policy, hot);
@@ -67,7 +78,13 @@ public sealed partial class ShopCache
 
     /// <summary>Drops the key everywhere: L1 here, L2, and (through the backplane) L1 on every other instance.</summary>
     public ValueTask RemoveAsync(string key, CancellationToken ct = default) =>
-        cache.RemoveAsync(key, RemoveOptions, ct);
+        cache.RemoveAsync(key, RedisDown ? RemoveWhileRedisDownOptions : RemoveOptions, ct);
+
+    /// <summary>
+    /// The multiplexer knows it has no connection (Redis stopped or unreachable): every Redis call
+    /// would wait in its backlog until the command timeout, so the cache does not try.
+    /// </summary>
+    private bool RedisDown => topology.Redis is { IsConnected: false };
 
     /// <summary>
     /// Removal after a write to the source: removes now, and once more when any factory that
@@ -91,11 +108,36 @@ public sealed partial class ShopCache
         }, CancellationToken.None);
     }
 
+    /// <summary>
+    /// Deletes the key from Redis directly and throws if Redis cannot confirm it. FusionCache
+    /// never throws for L2 (it queues the removal for auto-recovery), which is right for data but
+    /// not for revocations: a removal that silently missed Redis would let the old entry be read
+    /// again once Redis is back. Callers revoking access call this first and fail (503) if it throws.
+    /// </summary>
+    public async ValueTask RemoveFromDistributedOrThrowAsync(string key)
+    {
+        if (topology.Redis is { } redis) await redis.GetDatabase().KeyDeleteAsync(DistributedKey(key));
+    }
+
+    /// <summary>The Redis key FusionCache uses for <paramref name="key"/>: wire-format version, separator, our prefix.</summary>
+    internal static string DistributedKey(string key) => DistributedKeyPrefix + key;
+
+    // FusionCache's defaults (we do not change its internal strings); a test checks the key exists in Redis.
+    private static readonly string DistributedKeyPrefix =
+        $"{FusionCacheOptions.DistributedCacheWireFormatVersion}{new FusionCacheOptions().InternalStrings.DistributedCacheWireFormatSeparator}{CachingSetup.KeyPrefix}";
+
     private static readonly FusionCacheEntryOptions RemoveOptions = new()
     {
         // Awaited, not background: when this returns, the next read on any instance misses L2.
         AllowBackgroundDistributedCacheOperations = false,
         AllowBackgroundBackplaneOperations = false,
+    };
+
+    // Still attempted (FusionCache's auto-recovery replays it when Redis is back), but not waited for.
+    private static readonly FusionCacheEntryOptions RemoveWhileRedisDownOptions = new()
+    {
+        AllowBackgroundDistributedCacheOperations = true,
+        AllowBackgroundBackplaneOperations = true,
     };
 
     private async Task<Cached<T>> ComputeAsync<T>(Func<CancellationToken, Task<T>> factory, CachePolicy policy, bool hot, CancellationToken ct)
@@ -122,6 +164,15 @@ public sealed partial class ShopCache
             // waiting on the lock finds the value in Redis instead of running the factory again.
             AllowBackgroundDistributedCacheOperations = false,
         };
+        if (RedisDown)
+        {
+            // L1 and the database only until Redis is back (no backlog waits on every request).
+            // Removals are still sent (see RemoveAsync), so nothing stale survives the outage in L2.
+            o.SkipDistributedCacheRead = true;
+            o.SkipDistributedCacheWrite = true;
+            o.SkipDistributedLocker = true;
+            o.SkipBackplaneNotifications = true;
+        }
         if (policy.Sensitive)
         {
             // Authorization data: never stale, never early, and (with Redis) never from L1, so a

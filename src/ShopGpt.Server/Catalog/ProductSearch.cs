@@ -1,6 +1,7 @@
 using System.Diagnostics;
 using System.Diagnostics.Metrics;
 using Npgsql;
+using ShopGpt.Server.Caching;
 
 namespace ShopGpt.Server.Catalog;
 
@@ -34,14 +35,17 @@ public sealed class ProductSearch
     private readonly QueryEncoder encoder;
     private readonly Histogram<double> duration;
     private readonly Counter<long> degraded;
+    private readonly ProductCache? cache;
 
     private readonly double semanticBudgetMs;
     private readonly double semanticWeight;
 
-    public ProductSearch(NpgsqlDataSource db, CatalogIndex index, QueryEncoder encoder, IMeterFactory meters, Microsoft.Extensions.Options.IOptions<CatalogOptions> options)
+    public ProductSearch(NpgsqlDataSource db, CatalogIndex index, QueryEncoder encoder, IMeterFactory meters,
+        Microsoft.Extensions.Options.IOptions<CatalogOptions> options, ProductCache? cache = null)
     {
         semanticBudgetMs = options.Value.SemanticBudgetMs;
         semanticWeight = options.Value.SemanticWeight;
+        this.cache = cache;
         this.db = db;
         this.index = index;
         this.encoder = encoder;
@@ -51,7 +55,32 @@ public sealed class ProductSearch
         degraded = meter.CreateCounter<long>("shopgpt.catalog.semantic_skipped", "{search}", "Hybrid searches answered lexically because the query encoder was saturated");
     }
 
+    /// <summary>
+    /// Cached by the normalised query and filters plus the catalog version (an import changes the
+    /// key, so results never outlive the catalog they came from). A hybrid search that had to skip
+    /// the semantic half (encoder saturated) is kept only briefly.
+    /// </summary>
     public async Task<SearchOutcome> SearchAsync(SearchQuery q, CancellationToken ct)
+    {
+        if (cache is null) return await SearchUncachedAsync(q, ct);
+        var catalog = index.Current;
+        var inv = System.Globalization.CultureInfo.InvariantCulture;
+        return await cache.SearchAsync(q.Text ?? "",
+            [
+                new("min", q.MinPrice?.ToString(inv)), new("max", q.MaxPrice?.ToString(inv)), new("brand", q.Brand), new("category", q.Category),
+                new("limit", q.Limit.ToString(inv)), new("mode", q.Mode.ToString()), new("cheapest", q.Cheapest ? "1" : null),
+                new("catalog", VersionTag(catalog)),
+            ],
+            t => SearchUncachedAsync(q, t), ct,
+            o => q.Mode == SearchMode.Hybrid && !o.SemanticUsed && o.Parsed.Text.Length > 0 && catalog.EmbeddedCount > 0 ? DegradedLifetime : null);
+    }
+
+    private static readonly TimeSpan DegradedLifetime = TimeSpan.FromSeconds(5);
+
+    /// <summary>Changes with every import (row count, newest updated_at): part of every cache key.</summary>
+    private static string VersionTag(CatalogIndex.Snapshot catalog) => $"{catalog.Version.Count}.{catalog.Version.Max.Ticks}";
+
+    private async Task<SearchOutcome> SearchUncachedAsync(SearchQuery q, CancellationToken ct)
     {
         var started = Stopwatch.GetTimestamp();
         var catalog = index.Current;
@@ -120,7 +149,17 @@ public sealed class ProductSearch
         return scores.OrderByDescending(s => s.Value).ThenBy(s => s.Key, StringComparer.Ordinal).Select(s => s.Key);
     }
 
-    public async Task<Product?> GetAsync(string id, CancellationToken ct) => (await GetManyAsync([id], ct)).FirstOrDefault();
+    /// <summary>
+    /// One product; cached per catalog version (an import makes a new key), unknown ids briefly,
+    /// because product pages and assistant picks repeat.
+    /// </summary>
+    public async Task<Product?> GetAsync(string id, CancellationToken ct) =>
+        cache is null ? await GetUncachedAsync(id, ct)
+        : await cache.ByIdAsync($"{id}@{VersionTag(index.Current)}", t => GetUncachedAsync(id, t), ct, p => p is null ? UnknownIdLifetime : null);
+
+    private static readonly TimeSpan UnknownIdLifetime = TimeSpan.FromSeconds(30);
+
+    private async Task<Product?> GetUncachedAsync(string id, CancellationToken ct) => (await GetManyAsync([id], ct)).FirstOrDefault();
 
     /// <summary>Products by id, in the order given; unknown ids are left out.</summary>
     public async Task<List<Product>> GetManyAsync(IReadOnlyList<string> ids, CancellationToken ct)

@@ -62,3 +62,37 @@ public sealed class HotKeyEndpointTests
         Assert.InRange(ProductCache.SearchKey(new string('x', 5000), null).Length, 1, 200);
     }
 }
+
+[Collection(CacheInstancesCollection.Name)]
+public sealed class HotKeyBoostTests
+{
+    [Fact]
+    public async Task AKeyAboveTheThresholdIsCachedWithItsTtlBoosted()
+    {
+        await using var app = await TestApp.StartAsync(new Dictionary<string, string?>
+        {
+            ["Cache:HotKeyThreshold"] = "5",
+            ["Cache:HotKeyTtlBoost"] = "4",
+        });
+        var cache = app.Services.GetRequiredService<ShopCache>();
+        var fusion = app.Services.GetRequiredService<ZiggyCreatures.Caching.Fusion.IFusionCache>();
+        var policy = new CachePolicy(TimeSpan.FromMinutes(1));
+        var key = $"test:boost:{Guid.NewGuid():N}";
+        async Task<double> MinutesLeftAsync()
+        {
+            var entry = await fusion.TryGetAsync<Cached<int>>(key);
+            Assert.True(entry.HasValue);
+            return TimeSpan.FromMilliseconds(entry.Value.ExpiresAtMs - DateTimeOffset.UtcNow.ToUnixTimeMilliseconds()).TotalMinutes;
+        }
+
+        await cache.GetOrSetAsync(key, _ => Task.FromResult(1), policy);
+        Assert.InRange(await MinutesLeftAsync(), 0.9, 1.0);
+
+        // Accesses beyond the threshold make it hot; its next computation gets 4 × the TTL.
+        for (var i = 0; i < 10; i++) await cache.GetOrSetAsync(key, _ => Task.FromResult(1), policy);
+        Assert.True(cache.HotKeys.IsHot(key));
+        await cache.InvalidateAsync(key);
+        await cache.GetOrSetAsync(key, _ => Task.FromResult(2), policy);
+        Assert.InRange(await MinutesLeftAsync(), 3.9, 4.0);
+    }
+}

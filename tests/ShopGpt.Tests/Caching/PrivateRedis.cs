@@ -49,6 +49,17 @@ public sealed class PrivateRedis : IAsyncDisposable
         });
     }
 
+    /// <summary>Freezes the server (SIGSTOP): connections stay open but nothing answers, like a network partition.</summary>
+    public Task PauseAsync() => SignalAsync("-STOP");
+
+    public Task ResumeAsync() => SignalAsync("-CONT");
+
+    private async Task SignalAsync(string signal)
+    {
+        using var kill = Process.Start("/bin/kill", [signal, process!.Id.ToString(System.Globalization.CultureInfo.InvariantCulture)]);
+        await kill.WaitForExitAsync();
+    }
+
     public async Task KillAsync()
     {
         if (process is null) return;

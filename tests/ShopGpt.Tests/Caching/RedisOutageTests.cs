@@ -1,3 +1,4 @@
+using ShopGpt.Server.Accounts;
 using ShopGpt.Server.Caching;
 using ShopGpt.Tests.Infrastructure;
 using StackExchange.Redis;
@@ -84,5 +85,77 @@ public sealed class RedisOutageTests
             await fusionA.SetAsync(shared, "new", longLived);
             return await fusionB.GetOrDefaultAsync<string>(shared) == "new";
         }, "instance B drops its L1 copy after A's change");
+    }
+
+    [Fact]
+    public async Task LogoutWhileRedisHangsFailsAndChangesNothingAndAfterwardsIsRejectedEverywhere()
+    {
+        await using var redis = await PrivateRedis.StartAsync();
+        var settings = new Dictionary<string, string?> { ["ConnectionStrings:Redis"] = redis.ConnectionString };
+        await using var a = await TestApp.StartAsync(settings);
+        await using var b = await TestApp.StartAsync(settings);
+        using var user = await a.GuestAsync();
+        using var onB = b.Client(user.Token);
+        Assert.Equal(HttpStatusCode.OK, (await onB.GetAsync("/api/conversations")).StatusCode);
+        Assert.Equal(HttpStatusCode.OK, (await user.Http.GetAsync("/api/conversations")).StatusCode);
+
+        // The session is cached in Redis under the key the revocation deletes directly.
+        Assert.True(SessionToken.TryParse(user.Token, out _, out var hash));
+        await using var raw = await redis.ConnectAsync();
+        Assert.True(await raw.GetDatabase().KeyExistsAsync(ShopCache.DistributedKey(SessionStore.CacheKey(hash))));
+
+        await redis.PauseAsync();
+        try
+        {
+            // Redis cannot confirm the removal: the logout is refused and the session stays valid
+            // (validation meanwhile falls back to the database: no error, no stale decision).
+            Assert.Equal(HttpStatusCode.ServiceUnavailable, (await user.Http.PostAsync("/api/auth/logout", null)).StatusCode);
+            Assert.Equal(HttpStatusCode.OK, (await onB.GetAsync("/api/conversations")).StatusCode);
+        }
+        finally
+        {
+            await redis.ResumeAsync();
+        }
+
+        // Redis is back (with the old entry still in it): a logout now is seen by every instance at once.
+        HttpResponseMessage logout;
+        var deadline = DateTime.UtcNow.AddSeconds(20);
+        while ((logout = await user.Http.PostAsync("/api/auth/logout", null)).StatusCode == HttpStatusCode.ServiceUnavailable)
+        {
+            Assert.True(DateTime.UtcNow < deadline, "logout kept failing after Redis came back");
+            await Task.Delay(100);
+        }
+        Assert.Equal(HttpStatusCode.NoContent, logout.StatusCode);
+        for (var i = 0; i < 10; i++)
+        {
+            Assert.Equal(HttpStatusCode.Unauthorized, (await onB.GetAsync("/api/conversations")).StatusCode);
+            Assert.Equal(HttpStatusCode.Unauthorized, (await user.Http.GetAsync("/api/conversations")).StatusCode);
+        }
+    }
+
+    [Fact]
+    public async Task AnInstanceStartedWhileRedisIsDownServesAndPicksRedisUpLater()
+    {
+        await using var redis = await PrivateRedis.StartAsync();
+        await redis.KillAsync();
+        await using var app = await TestApp.StartAsync(new Dictionary<string, string?> { ["ConnectionStrings:Redis"] = redis.ConnectionString });
+        using var user = await app.GuestAsync();
+        var id = await user.CreateConversationAsync("no redis");
+        for (var i = 0; i < 5; i++)
+        {
+            var res = await user.Http.GetAsync("/api/conversations");
+            Assert.Equal(HttpStatusCode.OK, res.StatusCode);
+            Assert.Equal(id, (await res.Content.ReadFromJsonAsync<JsonElement>()).GetProperty("items")[0].GetProperty("id").GetGuid());
+        }
+
+        await redis.RestartAsync();
+        await using var raw = await redis.ConnectAsync();
+        var cache = app.Services.GetRequiredService<ShopCache>();
+        await PollAsync(async () =>
+        {
+            var key = $"test:late:{Guid.NewGuid():N}";
+            await cache.GetOrSetAsync(key, _ => Task.FromResult(1), new CachePolicy(TimeSpan.FromMinutes(5)));
+            return await raw.GetDatabase().KeyExistsAsync(ShopCache.DistributedKey(key));
+        }, "the instance writes to Redis once it is up");
     }
 }
