@@ -12,22 +12,15 @@ using System.Text.Json;
 return args.FirstOrDefault() switch
 {
     "rest" => await RestMain(args),
-    "echo-server" => await EchoServer.RunAsync(Arg(args, "--port", "5099")),
-    "idle" => await IdleClients.RunAsync(args),
-    "soak" => await SoakMain(args),
-    _ => Usage(),
-};
-
-// soak <server-url> <minutes> <server-pid> <csv-path> [sample-seconds]
-static async Task<int> SoakMain(string[] args)
-{
-    var server = new Uri(args[1]);
-    if (!server.IsLoopback) throw new ArgumentException("benchmarks only target loopback addresses");
-    return await ShopGpt.Bench.SoakBench.RunAsync(server,
+    // soak <url> <minutes> <server pid> <csv path> [sample seconds]
+    "soak" => await ShopGpt.Bench.SoakBench.RunAsync(new Uri(args[1]),
         TimeSpan.FromMinutes(double.Parse(args[2], System.Globalization.CultureInfo.InvariantCulture)),
         int.Parse(args[3], System.Globalization.CultureInfo.InvariantCulture), args[4],
-        TimeSpan.FromSeconds(args.Length > 5 ? double.Parse(args[5], System.Globalization.CultureInfo.InvariantCulture) : 5));
-}
+        TimeSpan.FromSeconds(args.Length > 5 ? double.Parse(args[5], System.Globalization.CultureInfo.InvariantCulture) : 5)),
+    "echo-server" => await EchoServer.RunAsync(Arg(args, "--port", "5099")),
+    "idle" => await IdleClients.RunAsync(args),
+    _ => Usage(),
+};
 
 // rest <server-url> [conversations] [listRate] [sendRate] [seconds]
 static async Task<int> RestMain(string[] args)
@@ -44,7 +37,6 @@ static async Task<int> RestMain(string[] args)
 static int Usage()
 {
     Console.Error.WriteLine("usage: ShopGpt.Bench echo-server --port P | idle --base URL --kind shopgpt|echo --count N --source 127.10.X --dir D --name NAME");
-    Console.Error.WriteLine("       ShopGpt.Bench soak <server-url> <minutes> <server-pid> <csv-path> [sample-seconds]");
     return 2;
 }
 
