@@ -15,6 +15,7 @@ namespace ShopGpt.Bench;
 public sealed class FanoutCore(int conversations, int followers, int[] serverPids)
 {
     private LongHistogram hist = new(TimeSpan.TicksPerSecond * 60, 3);
+    private LongHistogram ackHist = new(TimeSpan.TicksPerSecond * 60, 3); // scheduled send → publish call returned (ShopGPT: committed)
     private readonly Lock histLock = new();
     private long delivered;
     private long lastDelivery;
@@ -25,8 +26,8 @@ public sealed class FanoutCore(int conversations, int followers, int[] serverPid
     public int Followers => followers;
 
     public const string Header =
-        "| system | load | target msg/s | sent msg/s | send errors | delivered | expected | delivered frames/s | p50 ms | p95 ms | p99 ms | max ms | server CPU s | CPU s per 100k delivered |\n" +
-        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|";
+        "| system | load | target msg/s | sent msg/s | send errors | delivered | expected | delivered frames/s | p50 ms | p95 ms | p99 ms | max ms | send→ack p50 / p99 ms | server CPU s | CPU s per 100k delivered |\n" +
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|";
 
     /// <summary>Called by a follower for every delivered message text.</summary>
     public void Delivered(string text)
@@ -74,7 +75,9 @@ public sealed class FanoutCore(int conversations, int followers, int[] serverPid
         {
             for (long i = w; sw.Elapsed < duration; i += concurrency)
             {
-                var ok = await SafePublish(publish, (int)(i % conversations), $"fo:{r}:{Stopwatch.GetTimestamp()}");
+                var t0 = Stopwatch.GetTimestamp();
+                var ok = await SafePublish(publish, (int)(i % conversations), $"fo:{r}:{t0}");
+                Ack(t0);
                 if (ok) Interlocked.Increment(ref sent); else Interlocked.Increment(ref errors);
             }
         })));
@@ -109,7 +112,9 @@ public sealed class FanoutCore(int conversations, int followers, int[] serverPid
             {
                 try
                 {
-                    if (await SafePublish(publish, c, $"fo:{r}:{scheduled}")) Interlocked.Increment(ref sent);
+                    var ok = await SafePublish(publish, c, $"fo:{r}:{scheduled}");
+                    Ack(scheduled);
+                    if (ok) Interlocked.Increment(ref sent);
                     else Interlocked.Increment(ref errors);
                 }
                 finally
@@ -135,9 +140,19 @@ public sealed class FanoutCore(int conversations, int followers, int[] serverPid
         }
     }
 
+    private void Ack(long from)
+    {
+        var ticks = Math.Clamp(Stopwatch.GetElapsedTime(from).Ticks, 1, TimeSpan.TicksPerSecond * 60);
+        lock (histLock) ackHist.RecordValue(ticks);
+    }
+
     private int StartRow()
     {
-        lock (histLock) hist = new LongHistogram(TimeSpan.TicksPerSecond * 60, 3);
+        lock (histLock)
+        {
+            hist = new LongHistogram(TimeSpan.TicksPerSecond * 60, 3);
+            ackHist = new LongHistogram(TimeSpan.TicksPerSecond * 60, 3);
+        }
         Interlocked.Exchange(ref delivered, 0);
         return ++row;
     }
@@ -157,12 +172,17 @@ public sealed class FanoutCore(int conversations, int followers, int[] serverPid
         var got = Interlocked.Read(ref delivered);
         var cpu = Cpu() - cpu0;
         var window = Stopwatch.GetElapsedTime(start, Math.Max(Volatile.Read(ref lastDelivery), start + 1)).TotalSeconds;
-        LongHistogram h;
-        lock (histLock) h = hist.Copy() as LongHistogram ?? hist;
+        LongHistogram h, a;
+        lock (histLock)
+        {
+            h = hist.Copy() as LongHistogram ?? hist;
+            a = ackHist.Copy() as LongHistogram ?? ackHist;
+        }
+        double AckMs(double p) => a.TotalCount == 0 ? double.NaN : a.GetValueAtPercentile(p) / (double)TimeSpan.TicksPerMillisecond;
         double Ms(double p) => h.TotalCount == 0 ? double.NaN : h.GetValueAtPercentile(p) / (double)TimeSpan.TicksPerMillisecond;
         var perHundredK = got == 0 ? double.NaN : cpu / got * 100_000;
         return string.Create(CultureInfo.InvariantCulture,
-            $"| {system} | {load} | {(target > 0 ? target.ToString("0", CultureInfo.InvariantCulture) : "max")} | {sentRate:0} | {errors} | {got} | {expected} | {got / window:0} | {Ms(50):0.0} | {Ms(95):0.0} | {Ms(99):0.0} | {(h.TotalCount == 0 ? double.NaN : h.GetMaxValue() / (double)TimeSpan.TicksPerMillisecond):0.0} | {cpu:0.0} | {perHundredK:0.00} |");
+            $"| {system} | {load} | {(target > 0 ? target.ToString("0", CultureInfo.InvariantCulture) : "max")} | {sentRate:0} | {errors} | {got} | {expected} | {got / window:0} | {Ms(50):0.0} | {Ms(95):0.0} | {Ms(99):0.0} | {(h.TotalCount == 0 ? double.NaN : h.GetMaxValue() / (double)TimeSpan.TicksPerMillisecond):0.0} | {AckMs(50):0.0} / {AckMs(99):0.0} | {cpu:0.0} | {perHundredK:0.00} |");
     }
 
     /// <summary>utime + stime of the server processes, in seconds (/proc/PID/stat fields 14 and 15, USER_HZ = 100).</summary>
