@@ -76,9 +76,13 @@ public sealed partial class AssistantOrchestrator : BackgroundService, IAssistan
     private readonly Counter<long> busy;
     private readonly KeyValuePair<string, object?> providerTag;
 
+    private static readonly StackExchange.Redis.RedisChannel StopChannel = StackExchange.Redis.RedisChannel.Literal("shopgpt:assistant:stop");
+    private readonly StackExchange.Redis.IConnectionMultiplexer? redis;
+
     public AssistantOrchestrator(IOptions<AssistantOptions> options, IChatClient chat, TurnPlanner planner, ProductSearch search, ConversationStore conversations,
-        MessageBatcher batcher, IConversationEvents events, ILogger<AssistantOrchestrator> log, IMeterFactory meters)
+        MessageBatcher batcher, IConversationEvents events, ILogger<AssistantOrchestrator> log, IMeterFactory meters, IServiceProvider services)
     {
+        redis = services.GetService<StackExchange.Redis.IConnectionMultiplexer>();
         this.options = options.Value;
         this.chat = chat;
         this.planner = planner;
@@ -134,7 +138,28 @@ public sealed partial class AssistantOrchestrator : BackgroundService, IAssistan
         await Task.WhenAll(refusing.Keys).WaitAsync(cancellationToken);
     }
 
+    /// <summary>
+    /// Stops the turn here, or — when it runs on another instance (the stop came through another
+    /// connection) — tells every instance over Redis; the one running it stops it.
+    /// </summary>
     public bool Stop(Guid ownerId, Guid conversationId)
+    {
+        if (StopLocal(ownerId, conversationId)) return true;
+        if (redis is not null)
+        {
+            try
+            {
+                redis.GetSubscriber().Publish(StopChannel, $"{ownerId:N}:{conversationId:N}", StackExchange.Redis.CommandFlags.FireAndForget);
+            }
+            catch (StackExchange.Redis.RedisException e)
+            {
+                LogStopBroadcastFailed(log, e.GetType().Name);
+            }
+        }
+        return false;
+    }
+
+    private bool StopLocal(Guid ownerId, Guid conversationId)
     {
         if (!active.TryGetValue((ownerId, conversationId), out var turn)) return false;
         try
@@ -148,8 +173,26 @@ public sealed partial class AssistantOrchestrator : BackgroundService, IAssistan
         }
     }
 
-    protected override Task ExecuteAsync(CancellationToken stoppingToken) =>
-        Task.WhenAll(Enumerable.Range(0, options.MaxConcurrentTurns).Select(_ => WorkerAsync(stoppingToken)));
+    protected override async Task ExecuteAsync(CancellationToken stoppingToken)
+    {
+        if (redis is not null)
+        {
+            try
+            {
+                await redis.GetSubscriber().SubscribeAsync(StopChannel, (_, value) =>
+                {
+                    var parts = value.ToString().Split(':');
+                    if (parts.Length == 2 && Guid.TryParse(parts[0], out var owner) && Guid.TryParse(parts[1], out var cid)) StopLocal(owner, cid);
+                });
+            }
+            catch (StackExchange.Redis.RedisException e)
+            {
+                // Redis down at start: stops still work for turns on this instance.
+                LogStopBroadcastFailed(log, e.GetType().Name);
+            }
+        }
+        await Task.WhenAll(Enumerable.Range(0, options.MaxConcurrentTurns).Select(_ => WorkerAsync(stoppingToken)));
+    }
 
     private async Task WorkerAsync(CancellationToken stoppingToken)
     {
@@ -262,6 +305,9 @@ public sealed partial class AssistantOrchestrator : BackgroundService, IAssistan
     {
         public CancellationTokenSource Cancel { get; } = new();
     }
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "Cross-instance stop over Redis unavailable ({ExceptionType})")]
+    private static partial void LogStopBroadcastFailed(ILogger logger, string exceptionType);
 
     [LoggerMessage(Level = LogLevel.Warning, Message = "Assistant queue full ({Capacity}); a turn was refused as busy")]
     private static partial void LogBusy(ILogger logger, int capacity);
