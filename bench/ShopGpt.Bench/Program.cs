@@ -19,6 +19,7 @@ return args.FirstOrDefault() switch
         TimeSpan.FromSeconds(args.Length > 5 ? double.Parse(args[5], System.Globalization.CultureInfo.InvariantCulture) : 5)),
     "echo-server" => await EchoServer.RunAsync(Arg(args, "--port", "5099")),
     "idle" => await IdleClients.RunAsync(args),
+    "fanout" => await ShopGpt.Bench.FanoutBench.RunAsync(args),
     _ => Usage(),
 };
 
