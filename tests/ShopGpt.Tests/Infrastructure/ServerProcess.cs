@@ -53,21 +53,8 @@ public sealed class ServerProcess : IAsyncDisposable
         };
         foreach (var a in new[] { ServerDll, "--urls", $"http://127.0.0.1:{port}", "--contentRoot", Path.Combine(Catalog.CatalogFixture.Root, "src", "ShopGpt.Server") })
             psi.ArgumentList.Add(a);
-        var env = new Dictionary<string, string?>
-        {
-            ["ConnectionStrings:Postgres"] = TestEnvironment.Postgres,
-            ["ConnectionStrings:Redis"] = TestEnvironment.Redis,
-            ["Database:MinPoolSize"] = "0",
-            ["Database:MaxPoolSize"] = "20",
-            ["Accounts:PasswordIterations"] = "1000",
-            ["Logging:LogLevel:Default"] = "Warning",
-            ["Assistant:Enabled"] = "false",
-            ["RateLimits:AuthPerIpPerMinute"] = "1000000",
-            ["RateLimits:PerUserPerSecond"] = "1000000",
-            ["RateLimits:PerUserBurst"] = "1000000",
-        };
-        if (settings is not null)
-            foreach (var (k, v) in settings) env[k] = v;
+        // A child process has a smaller pool: several of them share the test database server.
+        var env = TestApp.Settings(settings, maxPoolSize: 20);
         foreach (var (k, v) in env) psi.Environment[k.Replace(":", "__", StringComparison.Ordinal)] = v ?? "";
         psi.Environment["DOTNET_CLI_TELEMETRY_OPTOUT"] = "1";
 
