@@ -8,7 +8,10 @@ using ShopGpt.Bench;
 // SignalR hub with the Redis backplane, one group per conversation — and its followers.
 // Kept out of ShopGpt.Bench so the product's bench tool takes no SignalR dependency.
 //   server --port P --redis HOST:PORT
-//   fanout --urls U1,U2 --pids P1,P2 --label L [--conversations 300] [--followers 10] [--seconds 15] [--closed 32]
+//   fanout --urls U1,U2 --pids P1,P2 --label L [--via hub|rest] [--conversations 300] [--followers 10] [--seconds 15] [--closed 32]
+//   --via hub: a follower connection on instance c % 2 invokes the hub method Send (the path a
+//   SignalR client uses; completes when the group send was handed to the backplane),
+//   --via rest: POST /send/{group} on instance c % 2.
 return args.FirstOrDefault() switch
 {
     "server" => await PeerServer.RunAsync(args),
@@ -26,6 +29,8 @@ static int Usage()
 internal sealed class FanoutHub : Hub
 {
     public Task Join(string group) => Groups.AddToGroupAsync(Context.ConnectionId, group);
+
+    public Task Send(string group, string text) => Clients.Group(group).SendAsync("msg", text);
 }
 
 internal static class PeerServer
@@ -64,9 +69,11 @@ internal static class PeerFanout
         var followers = int.Parse(FanoutCore.Get(args, "--followers", "10"), CultureInfo.InvariantCulture);
         var seconds = int.Parse(FanoutCore.Get(args, "--seconds", "15"), CultureInfo.InvariantCulture);
         var closed = int.Parse(FanoutCore.Get(args, "--closed", "32"), CultureInfo.InvariantCulture);
+        var via = FanoutCore.Get(args, "--via", "hub");
         var core = new FanoutCore(convs, followers, pids);
 
         var connections = new List<HubConnection>();
+        var senders = new HubConnection?[convs];
         await core.ConnectAsync(urls.Length, async (c, inst) =>
         {
             var conn = new HubConnectionBuilder()
@@ -79,12 +86,25 @@ internal static class PeerFanout
             conn.On<string>("msg", core.Delivered);
             await conn.StartAsync();
             await conn.InvokeAsync("Join", "c" + c.ToString(CultureInfo.InvariantCulture));
-            lock (connections) connections.Add(conn);
+            lock (connections)
+            {
+                connections.Add(conn);
+                if (inst == c % urls.Length) senders[c] ??= conn;
+            }
         });
 
         var http = urls.Select(u => new HttpClient(new SocketsHttpHandler { MaxConnectionsPerServer = 256 }) { BaseAddress = u, Timeout = TimeSpan.FromSeconds(30) }).ToArray();
         Console.WriteLine(FanoutCore.Header);
-        await core.RunRowsAsync(label, TimeSpan.FromSeconds(seconds), closed, async (c, text) =>
+        if (via == "hub")
+        {
+            await core.RunRowsAsync(label, TimeSpan.FromSeconds(seconds), closed, async (c, text) =>
+            {
+                if (senders[c] is not { } conn) return false;
+                await conn.InvokeAsync("Send", "c" + c.ToString(CultureInfo.InvariantCulture), text);
+                return true;
+            });
+        }
+        else await core.RunRowsAsync(label, TimeSpan.FromSeconds(seconds), closed, async (c, text) =>
         {
             using var res = await http[c % http.Length].PostAsync($"/send/c{c.ToString(CultureInfo.InvariantCulture)}", new StringContent(text));
             return res.IsSuccessStatusCode;
