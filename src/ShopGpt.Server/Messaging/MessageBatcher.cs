@@ -170,41 +170,54 @@ public sealed partial class MessageBatcher : BackgroundService
         await using var conn = await db.OpenConnectionAsync(ct);
         await using var tx = await conn.BeginTransactionAsync(ct);
 
-        // 1. Lock the conversations (ordered by id: two instances never deadlock) and read last_seq.
-        //    Ownership is part of the key, so another user's conversation is simply not found.
+        // 1 + 2 in ONE round trip (one NpgsqlBatch): lock the conversations (ordered by id: two
+        // instances never deadlock) and read last_seq; then find client ids already stored
+        // (resends, answered with the original row). Ownership is part of both keys, so another
+        // user's conversation is simply not found. Read committed gives each statement its own
+        // snapshot, taken when it starts: the lookup runs after the locks are held, so it sees
+        // every row a concurrent writer of these conversations committed before us.
         var lastSeq = new Dictionary<(Guid, Guid), long>();
-        await using (var cmd = new NpgsqlCommand(
-            """
-            select c.user_id, c.conversation_id, c.last_seq from conversations c
-            join unnest($1::uuid[], $2::uuid[]) as k(u, c2) on c.user_id = k.u and c.conversation_id = k.c2
-            order by c.conversation_id for update of c
-            """, conn, tx))
-        {
-            cmd.Parameters.AddWithValue(convKeys.Select(k => k.UserId).ToArray());
-            cmd.Parameters.AddWithValue(convKeys.Select(k => k.ConversationId).ToArray());
-            await using var r = await cmd.ExecuteReaderAsync(ct);
-            while (await r.ReadAsync(ct)) lastSeq[(r.GetGuid(0), r.GetGuid(1))] = r.GetInt64(2);
-        }
-
-        // 2. Client ids already stored (resends): answered with the original row.
         var existing = new Dictionary<(Guid, string), Message>();
-        var withClientId = batch.Where(p => p.Message.ClientId is not null && lastSeq.ContainsKey((p.Message.UserId, p.Message.ConversationId))).ToArray();
-        if (withClientId.Length > 0)
+        var withClientId = batch.Where(p => p.Message.ClientId is not null).ToArray();
+        await using (var read = new NpgsqlBatch(conn, tx))
         {
-            await using var cmd = new NpgsqlCommand(
-                $"""
-                select {Message.Columns} from messages m
-                join unnest($1::uuid[], $2::uuid[], $3::text[]) as k(u, c, cl)
-                  on m.user_id = k.u and m.conversation_id = k.c and m.client_id = k.cl
-                """, conn, tx);
-            cmd.Parameters.AddWithValue(withClientId.Select(p => p.Message.UserId).ToArray());
-            cmd.Parameters.AddWithValue(withClientId.Select(p => p.Message.ConversationId).ToArray());
-            cmd.Parameters.AddWithValue(withClientId.Select(p => p.Message.ClientId!).ToArray());
-            await using var r = await cmd.ExecuteReaderAsync(ct);
-            while (await r.ReadAsync(ct))
+            read.BatchCommands.Add(new NpgsqlBatchCommand(
+                """
+                select c.user_id, c.conversation_id, c.last_seq from conversations c
+                join unnest($1::uuid[], $2::uuid[]) as k(u, c2) on c.user_id = k.u and c.conversation_id = k.c2
+                order by c.conversation_id for update of c
+                """)
             {
-                var m = Message.Read(r);
-                existing[(m.ConversationId, m.ClientId!)] = m;
+                Parameters =
+                {
+                    new() { Value = convKeys.Select(k => k.UserId).ToArray() },
+                    new() { Value = convKeys.Select(k => k.ConversationId).ToArray() },
+                },
+            });
+            if (withClientId.Length > 0)
+                read.BatchCommands.Add(new NpgsqlBatchCommand(
+                    $"""
+                    select {Message.Columns} from messages m
+                    join unnest($1::uuid[], $2::uuid[], $3::text[]) as k(u, c, cl)
+                      on m.user_id = k.u and m.conversation_id = k.c and m.client_id = k.cl
+                    """)
+                {
+                    Parameters =
+                    {
+                        new() { Value = withClientId.Select(p => p.Message.UserId).ToArray() },
+                        new() { Value = withClientId.Select(p => p.Message.ConversationId).ToArray() },
+                        new() { Value = withClientId.Select(p => p.Message.ClientId!).ToArray() },
+                    },
+                });
+            await using var r = await read.ExecuteReaderAsync(ct);
+            while (await r.ReadAsync(ct)) lastSeq[(r.GetGuid(0), r.GetGuid(1))] = r.GetInt64(2);
+            if (withClientId.Length > 0 && await r.NextResultAsync(ct))
+            {
+                while (await r.ReadAsync(ct))
+                {
+                    var m = Message.Read(r);
+                    existing[(m.ConversationId, m.ClientId!)] = m;
+                }
             }
         }
 
