@@ -26,8 +26,8 @@ public sealed class FanoutCore(int conversations, int followers, int[] serverPid
     public int Followers => followers;
 
     public const string Header =
-        "| system | load | target msg/s | sent msg/s | send errors | delivered | expected | delivered frames/s | p50 ms | p95 ms | p99 ms | max ms | send→ack p50 / p99 ms | server CPU s | CPU s per 100k delivered |\n" +
-        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|";
+        "| system | load | target msg/s | sent msg/s | send errors | delivered | expected | delivered frames/s | p50 ms | p95 ms | p99 ms | max ms | send→ack p50 / p99 ms | server CPU s | CPU s per 100k delivered | load avg (1 min, row end) |\n" +
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|";
 
     /// <summary>Called by a follower for every delivered message text.</summary>
     public void Delivered(string text)
@@ -182,8 +182,11 @@ public sealed class FanoutCore(int conversations, int followers, int[] serverPid
         double Ms(double p) => h.TotalCount == 0 ? double.NaN : h.GetValueAtPercentile(p) / (double)TimeSpan.TicksPerMillisecond;
         var perHundredK = got == 0 ? double.NaN : cpu / got * 100_000;
         return string.Create(CultureInfo.InvariantCulture,
-            $"| {system} | {load} | {(target > 0 ? target.ToString("0", CultureInfo.InvariantCulture) : "max")} | {sentRate:0} | {errors} | {got} | {expected} | {got / window:0} | {Ms(50):0.0} | {Ms(95):0.0} | {Ms(99):0.0} | {(h.TotalCount == 0 ? double.NaN : h.GetMaxValue() / (double)TimeSpan.TicksPerMillisecond):0.0} | {AckMs(50):0.0} / {AckMs(99):0.0} | {cpu:0.0} | {perHundredK:0.00} |");
+            $"| {system} | {load} | {(target > 0 ? target.ToString("0", CultureInfo.InvariantCulture) : "max")} | {sentRate:0} | {errors} | {got} | {expected} | {got / window:0} | {Ms(50):0.0} | {Ms(95):0.0} | {Ms(99):0.0} | {(h.TotalCount == 0 ? double.NaN : h.GetMaxValue() / (double)TimeSpan.TicksPerMillisecond):0.0} | {AckMs(50):0.0} / {AckMs(99):0.0} | {cpu:0.0} | {perHundredK:0.00} | {LoadAverage()} |");
     }
+
+    // The machine is shared: every row says how busy it was (first field of /proc/loadavg).
+    private static string LoadAverage() => File.ReadAllText("/proc/loadavg").Split(' ')[0];
 
     /// <summary>utime + stime of the server processes, in seconds (/proc/PID/stat fields 14 and 15, USER_HZ = 100).</summary>
     private double Cpu()
