@@ -232,8 +232,11 @@ public sealed partial class RedisConversationBus : IConversationBus, IAsyncDispo
                 foreach (var (_, i) in chunk) i.Registered = true;
             }
         }
-        catch (Exception e) when (Http.HttpBasics.IsUnavailable(e))
+        catch (Exception e)
         {
+            // Any failure (also a server-side error, not only an outage) must leave the refresh
+            // loop running: if it stopped, this instance's interests would expire and other
+            // instances would stop sending it events.
             LogRefreshFailed(log, e.GetType().Name);
         }
     }
