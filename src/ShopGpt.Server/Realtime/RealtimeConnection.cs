@@ -20,6 +20,7 @@ public sealed class RealtimeServices(
     IAssistantTurns assistant,
     ConnectionRegistry registry,
     ConnectionLimiter limiter,
+    IServiceProvider services,
     ILogger<RealtimeConnection> log)
 {
     public RealtimeOptions Options { get; } = options.Value;
@@ -32,6 +33,9 @@ public sealed class RealtimeServices(
     public ConnectionRegistry Registry { get; } = registry;
     public ConnectionLimiter Limiter { get; } = limiter;
     public ILogger<RealtimeConnection> Log { get; } = log;
+
+    // Resolved on first use: SocketUpgrade itself depends on this object.
+    public SocketUpgrade Upgrade => field ??= services.GetRequiredService<SocketUpgrade>();
 }
 
 /// <summary>
