@@ -176,12 +176,13 @@ public static partial class RealtimeEndpoints
     }
 
     /// <summary>Runs one accepted socket to its end, whichever path accepted it.</summary>
-    internal static async Task RunConnectionAsync(WebSocket ws, Guid userId, Lease lease, RealtimeServices rt)
+    internal static Task RunConnectionAsync(WebSocket ws, Guid userId, Lease lease, RealtimeServices rt)
     {
+        // Not async: one fewer state machine kept alive per idle socket.
         var connection = new RealtimeConnection(ws, userId, lease, rt);
         rt.Registry.Add(connection);
         rt.Metrics.Connected();
-        await connection.RunAsync();
+        return connection.RunAsync();
     }
 
     /// <summary>
@@ -202,6 +203,8 @@ public static partial class RealtimeEndpoints
 
     private static async Task Refuse(HttpContext ctx, int status, string code, string detail)
     {
+        // /ws is served ahead of the pipeline, so its refusals add the security headers themselves.
+        SecurityHeaders.Apply(ctx.Response);
         ctx.Response.StatusCode = status;
         await ApiProblem.Create(status, code, detail).ExecuteAsync(ctx);
     }

@@ -49,9 +49,11 @@ public sealed class SocketUpgrade(RealtimeServices rt, RealtimeTickets tickets)
 
     private async Task OnConnectionAsync(ConnectionContext connection, ConnectionDelegate next, KestrelServerLimits limits)
     {
-        var accepted = false;
+        Accepted? accepted;
         try
         {
+            // Its own method, so that nothing of the handshake (request text, timeout) stays
+            // referenced from this frame while the socket lives.
             accepted = await TryAcceptAsync(connection, limits);
         }
         catch (Exception e) when (e is OperationCanceledException or IOException or ConnectionResetException or ConnectionAbortedException)
@@ -59,7 +61,11 @@ public sealed class SocketUpgrade(RealtimeServices rt, RealtimeTickets tickets)
             // No complete request within Kestrel's own timeouts, or the peer left: nothing to answer.
             return;
         }
-        if (accepted) return;
+        if (accepted is not null)
+        {
+            await RunAsync(connection, accepted);
+            return;
+        }
         try
         {
             await next(connection);
@@ -70,8 +76,10 @@ public sealed class SocketUpgrade(RealtimeServices rt, RealtimeTickets tickets)
         }
     }
 
-    /// <summary>True when this connection was a WebSocket and is over; false to hand it to HTTP.</summary>
-    private async Task<bool> TryAcceptAsync(ConnectionContext connection, KestrelServerLimits limits)
+    private sealed record Accepted(string Key, Guid User, Lease Lease);
+
+    /// <summary>The admitted upgrade, its request consumed; null to hand the connection to HTTP.</summary>
+    private async Task<Accepted?> TryAcceptAsync(ConnectionContext connection, KestrelServerLimits limits)
     {
         var input = connection.Transport.Input;
         // Kestrel's timeouts, which do not run while the request is ours: keep-alive until the
@@ -91,7 +99,7 @@ public sealed class SocketUpgrade(RealtimeServices rt, RealtimeTickets tickets)
             if (prefix is false)
             {
                 input.AdvanceTo(buffer.Start);
-                return false;
+                return null;
             }
             if (prefix is true && Find(buffer, HeaderEnd) is { } end)
             {
@@ -100,25 +108,23 @@ public sealed class SocketUpgrade(RealtimeServices rt, RealtimeTickets tickets)
                 if (request is null)
                 {
                     input.AdvanceTo(buffer.Start);
-                    return false;
+                    return null;
                 }
                 var outcome = await DecideAsync(request, connection.ConnectionId);
                 if (outcome is not { } lease)
                 {
                     input.AdvanceTo(buffer.Start);
-                    return false;
+                    return null;
                 }
                 // The request is ours: consume it; whatever follows it is already WebSocket frames.
                 input.AdvanceTo(buffer.GetPosition(end + HeaderEnd.Length));
-                timeout.Dispose();
-                await RunAsync(connection, request.Key, lease);
-                return true;
+                return new Accepted(request.Key, lease.User, lease.Lease);
             }
             if (result.IsCompleted || result.IsCanceled || buffer.Length > limits.MaxRequestHeadersTotalSize)
             {
                 // Incomplete or oversized: HTTP has the answer (400, 431, or nothing).
                 input.AdvanceTo(buffer.Start);
-                return false;
+                return null;
             }
             input.AdvanceTo(buffer.Start, buffer.End);
         }
@@ -141,14 +147,14 @@ public sealed class SocketUpgrade(RealtimeServices rt, RealtimeTickets tickets)
         return (refusal.UserId, refusal.Lease);
     }
 
-    private async Task RunAsync(ConnectionContext connection, string key, (Guid User, Lease Lease) admitted)
+    private async Task RunAsync(ConnectionContext connection, Accepted admitted)
     {
         var o = rt.Options;
         var stream = new DuplexPipeStream(connection.Transport);
         WebSocket ws;
         try
         {
-            await WriteSwitchingProtocolsAsync(connection.Transport.Output, key);
+            await WriteSwitchingProtocolsAsync(connection.Transport.Output, admitted.Key);
             ws = WebSocket.CreateFromStream(stream, new WebSocketCreationOptions
             {
                 IsServer = true,
