@@ -5,6 +5,7 @@ using System.Net.WebSockets;
 using System.Security.Cryptography;
 using System.Text;
 using Microsoft.AspNetCore.Connections;
+using Microsoft.AspNetCore.Connections.Features;
 using Microsoft.AspNetCore.Server.Kestrel.Core;
 using Microsoft.AspNetCore.WebUtilities;
 
@@ -83,8 +84,11 @@ public sealed class SocketUpgrade(RealtimeServices rt, RealtimeTickets tickets)
     {
         var input = connection.Transport.Input;
         // Kestrel's timeouts, which do not run while the request is ours: keep-alive until the
-        // first byte, then the request-headers timeout.
-        using var timeout = new CancellationTokenSource(limits.KeepAliveTimeout);
+        // first byte, then the request-headers timeout. A server shutting down ends the wait at
+        // once, as it ends HTTP's wait for a request on an idle keep-alive connection.
+        var closing = connection.Features.Get<IConnectionLifetimeNotificationFeature>()?.ConnectionClosedRequested ?? CancellationToken.None;
+        using var timeout = CancellationTokenSource.CreateLinkedTokenSource(closing);
+        timeout.CancelAfter(limits.KeepAliveTimeout);
         var started = false;
         while (true)
         {
