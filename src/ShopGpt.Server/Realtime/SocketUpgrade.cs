@@ -6,8 +6,10 @@ using System.Security.Cryptography;
 using System.Text;
 using Microsoft.AspNetCore.Connections;
 using Microsoft.AspNetCore.Connections.Features;
+using Microsoft.AspNetCore.HostFiltering;
 using Microsoft.AspNetCore.Server.Kestrel.Core;
 using Microsoft.AspNetCore.WebUtilities;
+using Microsoft.Extensions.Options;
 
 namespace ShopGpt.Server.Realtime;
 
@@ -23,8 +25,11 @@ namespace ShopGpt.Server.Realtime;
 /// endpoint with the decision (<see cref="TakeRefusal"/>), which answers it exactly as before:
 /// problem JSON, Retry-After, security headers.
 /// </summary>
-public sealed class SocketUpgrade(RealtimeServices rt, RealtimeTickets tickets)
+public sealed class SocketUpgrade(RealtimeServices rt, RealtimeTickets tickets, IOptions<HostFilteringOptions> hostFiltering)
 {
+    // With an AllowedHosts list, every upgrade goes through HTTP, where host filtering runs.
+    private readonly bool anyHost = hostFiltering.Value.AllowedHosts is not { Count: > 0 } hosts || hosts.Contains("*");
+
     private static readonly byte[] Prefix = "GET /ws"u8.ToArray();
     private static readonly byte[] HeaderEnd = "\r\n\r\n"u8.ToArray();
 
@@ -141,7 +146,7 @@ public sealed class SocketUpgrade(RealtimeServices rt, RealtimeTickets tickets)
     /// </summary>
     private async Task<(Guid User, Lease Lease)?> DecideAsync(UpgradeRequest request, string connectionId)
     {
-        if (!rt.Registry.Accepting || !RealtimeEndpoints.OriginAllowed(request.Origin, request.Host, rt.Options.AllowedOrigins)) return null;
+        if (!anyHost || !rt.Registry.Accepting || !RealtimeEndpoints.OriginAllowed(request.Origin, request.Host, rt.Options.AllowedOrigins)) return null;
         var refusal = await RealtimeEndpoints.AdmitAsync(request.Ticket, rt, tickets);
         if (refusal.Refusal is { } r)
         {
