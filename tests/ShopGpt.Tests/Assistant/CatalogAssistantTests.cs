@@ -106,6 +106,17 @@ public sealed partial class CatalogAssistantTests(CatalogFixture fx)
     }
 
     [Fact]
+    public async Task EachStepOfATurnBeforeItsFirstChunkIsTimedInMetrics()
+    {
+        using var user = await fx.App.GuestAsync();
+        var cid = await user.CreateConversationAsync();
+        await AskAsync(user, cid, "case for galaxy s7");
+        var scrape = await fx.App.Client().GetStringAsync("/metrics");
+        foreach (var stage in new[] { "queue", "context", "plan", "provider" })
+            Assert.Matches(new Regex($"shopgpt_assistant_turn_stage_duration_seconds_count\\{{[^}}]*stage=\"{stage}\"[^}}]*\\}} [1-9]"), scrape);
+    }
+
+    [Fact]
     public async Task ABroadRequestGetsAClarifyingQuestion()
     {
         using var user = await fx.App.GuestAsync();
