@@ -72,6 +72,7 @@ public sealed partial class AssistantOrchestrator : BackgroundService, IAssistan
     private readonly ILogger<AssistantOrchestrator> log;
     private readonly Counter<long> turns;
     private readonly Histogram<double> firstDelta;
+    private readonly Histogram<double> stage;
     private readonly Counter<long> chunks;
     private readonly Counter<long> busy;
     private readonly KeyValuePair<string, object?> providerTag;
@@ -97,6 +98,9 @@ public sealed partial class AssistantOrchestrator : BackgroundService, IAssistan
         turns = meter.CreateCounter<long>("shopgpt.assistant.turns", "{turn}", "Assistant turns finished, by final status");
         firstDelta = meter.CreateHistogram<double>("shopgpt.assistant.time_to_first_delta", "s", "From the user message being stored to the first answer chunk",
             advice: new InstrumentAdvice<double> { HistogramBucketBoundaries = [0.005, 0.01, 0.025, 0.05, 0.1, 0.15, 0.25, 0.5, 1, 2.5, 5, 10] });
+        // Where a turn's time goes before its first chunk (queue, context read, plan incl. search, provider's first chunk).
+        stage = meter.CreateHistogram<double>("shopgpt.assistant.turn_stage_duration", "s", "Time of each step of a turn before its first answer chunk",
+            advice: new InstrumentAdvice<double> { HistogramBucketBoundaries = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.15, 0.25, 0.5, 1, 2.5] });
         chunks = meter.CreateCounter<long>("shopgpt.assistant.chunks", "{chunk}", "Answer chunks streamed");
         busy = meter.CreateCounter<long>("shopgpt.assistant.busy_rejections", "{turn}", "Turns refused because the queue was full");
         meter.CreateObservableGauge("shopgpt.assistant.queue_depth", () => queue.Reader.Count, "{turn}", "Turns waiting for a worker");
@@ -224,10 +228,16 @@ public sealed partial class AssistantOrchestrator : BackgroundService, IAssistan
             ct.ThrowIfCancellationRequested();
             var owner = turn.Owner;
             var cid = turn.UserMessage.ConversationId;
+            var t0 = Stopwatch.GetTimestamp();
+            stage.Record(Stopwatch.GetElapsedTime(turn.Queued, t0).TotalSeconds, StageQueue);
             var history = await conversations.MessagesBeforeAsync(owner, cid, turn.UserMessage.Seq, options.ContextMessages, ct);
             history.Reverse();
+            var t1 = Stopwatch.GetTimestamp();
+            stage.Record(Stopwatch.GetElapsedTime(t0, t1).TotalSeconds, StageContext);
             var plan = await planner.PlanAsync(history, turn.UserMessage.Text, ct);
             products.AddRange(plan.Products);
+            var t2 = Stopwatch.GetTimestamp();
+            stage.Record(Stopwatch.GetElapsedTime(t1, t2).TotalSeconds, StagePlan);
 
             var chatOptions = new ChatOptions { AdditionalProperties = new() { [AssistantPrompt.PlanKey] = plan } };
             if (options.Provider != "catalog")
@@ -239,6 +249,7 @@ public sealed partial class AssistantOrchestrator : BackgroundService, IAssistan
                 if (string.IsNullOrEmpty(chunk)) continue;
                 if (first)
                 {
+                    stage.Record(Stopwatch.GetElapsedTime(t2).TotalSeconds, StageProvider);
                     firstDelta.Record(Stopwatch.GetElapsedTime(turn.Queued).TotalSeconds, providerTag);
                     first = false;
                 }
@@ -300,6 +311,11 @@ public sealed partial class AssistantOrchestrator : BackgroundService, IAssistan
             turn.Cancel.Dispose();
         }
     }
+
+    private static readonly KeyValuePair<string, object?> StageQueue = new("stage", "queue");
+    private static readonly KeyValuePair<string, object?> StageContext = new("stage", "context");
+    private static readonly KeyValuePair<string, object?> StagePlan = new("stage", "plan");
+    private static readonly KeyValuePair<string, object?> StageProvider = new("stage", "provider");
 
     private sealed record Turn(Guid Owner, Message UserMessage, Guid AnswerId, long Queued)
     {
