@@ -90,6 +90,9 @@ public sealed class FanoutCore(int conversations, int followers, int[] serverPid
     {
         var r = StartRow();
         long sent = 0, errors = 0;
+        // How late the load generator itself starts each publish (scheduled → the publish task runs):
+        // part of every latency below, so a late generator shows here rather than as server time.
+        var lag = new LongConcurrentHistogram(1, TimeSpan.TicksPerSecond * 60, 3);
         var inFlight = new SemaphoreSlim(maxInFlight);
         var tasks = new List<Task>();
         var cpu0 = Cpu();
@@ -112,6 +115,7 @@ public sealed class FanoutCore(int conversations, int followers, int[] serverPid
             {
                 try
                 {
+                    lag.RecordValue(Math.Max(0, (Stopwatch.GetTimestamp() - scheduled) * TimeSpan.TicksPerSecond / Stopwatch.Frequency));
                     var ok = await SafePublish(publish, c, $"fo:{r}:{scheduled}");
                     Ack(scheduled);
                     if (ok) Interlocked.Increment(ref sent);
@@ -125,6 +129,7 @@ public sealed class FanoutCore(int conversations, int followers, int[] serverPid
         }
         await Task.WhenAll(tasks);
         var sendSeconds = sw.Elapsed.TotalSeconds;
+        Console.Error.WriteLine($"{system}, {load}: generator lag p50 {lag.GetValueAtPercentile(50) / 1e4:F1} ms, p99 {lag.GetValueAtPercentile(99) / 1e4:F1} ms");
         return await FinishRow(system, load, rate, total / sendSeconds, sent, errors, start, cpu0);
     }
 
