@@ -208,8 +208,8 @@ public sealed partial class MessageBatcher : BackgroundService
             // in psql), while a custom plan is an index probe per key (0.1 ms; planning ~0.4 ms).
             // SET LOCAL ends with the transaction; the later statements go back to auto.
             if (withClientId.Length > 0)
+            {
                 read.BatchCommands.Add(new NpgsqlBatchCommand("set local plan_cache_mode = force_custom_plan"));
-            if (withClientId.Length > 0)
                 read.BatchCommands.Add(new NpgsqlBatchCommand(
                     $"""
                     select {Message.Columns} from messages m
@@ -224,8 +224,8 @@ public sealed partial class MessageBatcher : BackgroundService
                         new() { Value = withClientId.Select(p => p.Message.ClientId!).ToArray() },
                     },
                 });
-            if (withClientId.Length > 0)
                 read.BatchCommands.Add(new NpgsqlBatchCommand("set local plan_cache_mode = auto"));
+            }
             await using var r = await read.ExecuteReaderAsync(ct);
             while (await r.ReadAsync(ct)) lastSeq[(r.GetGuid(0), r.GetGuid(1))] = r.GetInt64(2);
             if (withClientId.Length > 0 && await r.NextResultAsync(ct))
