@@ -197,7 +197,8 @@ public sealed class FanoutCore(int conversations, int followers, int[] serverPid
     private double Cpu()
     {
         long ticks = 0;
-        foreach (var pid in serverPids)
+        // Distinct: the floor row runs one process behind both URLs.
+        foreach (var pid in serverPids.Distinct())
         {
             var stat = File.ReadAllText($"/proc/{pid}/stat");
             var f = stat[(stat.LastIndexOf(')') + 2)..].Split(' ');

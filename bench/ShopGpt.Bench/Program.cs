@@ -20,6 +20,8 @@ return args.FirstOrDefault() switch
     "echo-server" => await EchoServer.RunAsync(Arg(args, "--port", "5099")),
     "idle" => await IdleClients.RunAsync(args),
     "fanout" => await ShopGpt.Bench.FanoutBench.RunAsync(args),
+    // floor-server --port P: the fan-out bench's floor row (FloorServer.cs)
+    "floor-server" => await ShopGpt.Bench.FloorServer.RunAsync(Arg(args, "--port", "18509")),
     _ => Usage(),
 };
 
