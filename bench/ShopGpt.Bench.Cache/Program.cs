@@ -267,7 +267,8 @@ namespace ShopGpt.Bench.Cache
         {
             var sp = app.Services;
             var uncached = new ShopGpt.Server.Catalog.ProductSearch(sp.GetRequiredService<NpgsqlDataSource>(), sp.GetRequiredService<ShopGpt.Server.Catalog.CatalogIndex>(),
-                sp.GetRequiredService<ShopGpt.Server.Catalog.QueryEncoder>(), sp.GetRequiredService<System.Diagnostics.Metrics.IMeterFactory>());
+                sp.GetRequiredService<ShopGpt.Server.Catalog.QueryEncoder>(), sp.GetRequiredService<System.Diagnostics.Metrics.IMeterFactory>(),
+                sp.GetRequiredService<Microsoft.Extensions.Options.IOptions<ShopGpt.Server.Catalog.CatalogOptions>>());
             Task<ShopGpt.Server.Catalog.SearchOutcome> Search(string q, CancellationToken ct)
             {
                 Catalog.Count(q);

@@ -109,8 +109,15 @@ public sealed partial class AssistantOrchestrator : BackgroundService, IAssistan
     public bool Stop(Guid ownerId, Guid conversationId)
     {
         if (!active.TryGetValue((ownerId, conversationId), out var turn)) return false;
-        turn.Cancel.Cancel();
-        return true;
+        try
+        {
+            turn.Cancel.Cancel();
+            return true;
+        }
+        catch (ObjectDisposedException)
+        {
+            return false; // it finished in the meantime
+        }
     }
 
     protected override Task ExecuteAsync(CancellationToken stoppingToken) =>

@@ -24,7 +24,17 @@ public sealed class CatalogOptions
     [Range(1, 256)] public int QueryBatchMax { get; set; } = 32;
 
     /// <summary>Queries waiting for the encoder; beyond it search degrades to lexical only.</summary>
-    [Range(1, 100_000)] public int QueryQueueCapacity { get; set; } = 512;
+    [Range(1, 100_000)] public int QueryQueueCapacity { get; set; } = 64;
+
+    /// <summary>
+    /// How long a hybrid search waits for its query embedding before answering from the lexical
+    /// list alone (overload protection; the embedding is cached when it arrives). Explicit
+    /// mode=semantic always waits.
+    /// </summary>
+    [Range(1, 60_000)] public double SemanticBudgetMs { get; set; } = 50;
+
+    /// <summary>Weight of the semantic list in Reciprocal Rank Fusion (the lexical list has 1).</summary>
+    [Range(0, 10)] public double SemanticWeight { get; set; } = 1;
 
     /// <summary>How often an instance checks whether another process changed the catalog (re-import).</summary>
     [Range(1, 3600)] public int RefreshSeconds { get; set; } = 30;
@@ -37,18 +47,34 @@ public sealed class CatalogOptions
 public sealed class EmbeddingModel : IDisposable
 {
     public const int Dimensions = 384;
-    private readonly Lazy<SentenceEncoder> encoder = new(() => new SentenceEncoder(), LazyThreadSafetyMode.ExecutionAndPublication);
-    private readonly Lock gate = new();
 
+    // Two sessions over the same model: import uses every core (throughput); queries use one
+    // core, so under load the model cannot starve PostgreSQL and the request threads.
+    private readonly Lazy<SentenceEncoder> bulk = new(() => new SentenceEncoder(), LazyThreadSafetyMode.ExecutionAndPublication);
+    private readonly Lazy<SentenceEncoder> query = new(
+        () => new SentenceEncoder(new Microsoft.ML.OnnxRuntime.SessionOptions { IntraOpNumThreads = 1, InterOpNumThreads = 1 }),
+        LazyThreadSafetyMode.ExecutionAndPublication);
+    private readonly Lock bulkGate = new();
+    private readonly Lock queryGate = new();
+
+    /// <summary>Catalog texts at import, using all cores.</summary>
     public float[][] Encode(string[] texts)
     {
-        var model = encoder.Value;
-        lock (gate) return model.Encode(texts);
+        var model = bulk.Value;
+        lock (bulkGate) return model.Encode(texts);
+    }
+
+    /// <summary>Shopper queries, on one core.</summary>
+    public float[][] EncodeQueries(string[] texts)
+    {
+        var model = query.Value;
+        lock (queryGate) return model.Encode(texts);
     }
 
     public void Dispose()
     {
-        if (encoder.IsValueCreated) encoder.Value.Dispose();
+        if (bulk.IsValueCreated) bulk.Value.Dispose();
+        if (query.IsValueCreated) query.Value.Dispose();
     }
 }
 
@@ -77,8 +103,19 @@ public sealed class QueryEncoder : BackgroundService
     /// <summary>The query's unit vector, or null when the encoder is saturated.</summary>
     public Task<float[]>? TryEncode(string text)
     {
+        // Shopper queries are long-tailed: the popular ones repeat, and their vectors never change.
+        if (cache.TryGetValue(text, out var hit)) return Task.FromResult(hit);
         var tcs = new TaskCompletionSource<float[]>(TaskCreationOptions.RunContinuationsAsynchronously);
         return queue.Writer.TryWrite((text, tcs)) ? tcs.Task : null;
+    }
+
+    private readonly System.Collections.Concurrent.ConcurrentDictionary<string, float[]> cache = new(StringComparer.Ordinal);
+    private const int CacheLimit = 20_000; // ~30 MB at most; cleared when full (cheap, and popular queries return at once)
+
+    private void Remember(string text, float[] vector)
+    {
+        if (cache.Count >= CacheLimit) cache.Clear();
+        cache.TryAdd(text, vector);
     }
 
     protected override async Task ExecuteAsync(CancellationToken stoppingToken)
@@ -107,8 +144,12 @@ public sealed class QueryEncoder : BackgroundService
                 try
                 {
                     var texts = batch.Select(b => b.Text).ToArray();
-                    var vectors = await Task.Run(() => model.Encode(texts), stoppingToken);
-                    for (var i = 0; i < batch.Count; i++) batch[i].Done.TrySetResult(vectors[i]);
+                    var vectors = await Task.Run(() => model.EncodeQueries(texts), stoppingToken);
+                    for (var i = 0; i < batch.Count; i++)
+                    {
+                        Remember(batch[i].Text, vectors[i]);
+                        batch[i].Done.TrySetResult(vectors[i]);
+                    }
                     batchSize.Record(batch.Count);
                 }
                 catch (Exception e) when (e is not OperationCanceledException)

@@ -37,9 +37,15 @@ public sealed class ProductSearch
     private readonly Counter<long> degraded;
     private readonly ProductCache? cache;
 
-    public ProductSearch(NpgsqlDataSource db, CatalogIndex index, QueryEncoder encoder, IMeterFactory meters, ProductCache? cache = null)
+    private readonly double semanticBudgetMs;
+    private readonly double semanticWeight;
+
+    public ProductSearch(NpgsqlDataSource db, CatalogIndex index, QueryEncoder encoder, IMeterFactory meters,
+        Microsoft.Extensions.Options.IOptions<CatalogOptions> options, ProductCache? cache = null)
     {
         this.cache = cache;
+        semanticBudgetMs = options.Value.SemanticBudgetMs;
+        semanticWeight = options.Value.SemanticWeight;
         this.db = db;
         this.index = index;
         this.encoder = encoder;
@@ -99,6 +105,20 @@ public sealed class ProductSearch
             if (vectorTask is null && q.Mode == SearchMode.Hybrid && catalog.EmbeddedCount > 0) degraded.Add(1);
             var lexical = q.Mode == SearchMode.Semantic ? [] : await LexicalAsync(parsed.Text, min, max, brandKey, categoryKey, ct);
             var semantic = new List<string>();
+            if (vectorTask is not null && q.Mode == SearchMode.Hybrid && !vectorTask.IsCompleted)
+            {
+                // Latency budget: under overload answer lexically rather than queue behind the model;
+                // the encoding still finishes and is cached for the next time this query comes.
+                try
+                {
+                    await vectorTask.WaitAsync(TimeSpan.FromMilliseconds(semanticBudgetMs), ct);
+                }
+                catch (TimeoutException)
+                {
+                    degraded.Add(1);
+                    vectorTask = null;
+                }
+            }
             if (vectorTask is not null)
             {
                 var vector = await vectorTask.WaitAsync(ct);
@@ -109,7 +129,7 @@ public sealed class ProductSearch
                     .Select(n => catalog.Ids[n.Index]).ToList();
                 semanticUsed = true;
             }
-            ids = Fuse(lexical, semantic).Take(cheapest ? Math.Max(q.Limit, 20) : q.Limit).ToList();
+            ids = Fuse(lexical, semantic, semanticWeight).Take(cheapest ? Math.Max(q.Limit, 20) : q.Limit).ToList();
         }
 
         var items = await GetManyAsync(ids, ct);
@@ -119,13 +139,13 @@ public sealed class ProductSearch
         return new SearchOutcome(items, parsed, min, max, brand, semanticUsed);
     }
 
-    /// <summary>Reciprocal Rank Fusion of ranked id lists.</summary>
-    public static IEnumerable<string> Fuse(params List<string>[] lists)
+    /// <summary>Weighted Reciprocal Rank Fusion of the lexical and the semantic list.</summary>
+    public static IEnumerable<string> Fuse(List<string> lexical, List<string> semantic, double semanticWeight = 1)
     {
         var scores = new Dictionary<string, double>(StringComparer.Ordinal);
-        foreach (var list in lists)
+        foreach (var (list, weight) in new[] { (lexical, 1.0), (semantic, semanticWeight) })
             for (var rank = 0; rank < list.Count; rank++)
-                scores[list[rank]] = scores.GetValueOrDefault(list[rank]) + 1.0 / (RrfK + rank + 1);
+                scores[list[rank]] = scores.GetValueOrDefault(list[rank]) + weight / (RrfK + rank + 1);
         return scores.OrderByDescending(s => s.Value).ThenBy(s => s.Key, StringComparer.Ordinal).Select(s => s.Key);
     }
 
@@ -160,24 +180,37 @@ public sealed class ProductSearch
 
     private async Task<List<string>> LexicalAsync(string text, decimal? min, decimal? max, string? brandKey, string? categoryKey, CancellationToken ct)
     {
-        // All words matched ranks above some words matched (the 1.0 bonus); within each, ts_rank_cd
-        // (cover density, normalised to 0..1) plus how well the query matches a stretch of the name.
+        // Candidates come from the indexes only: all words (GIN full-text), the name's trigrams
+        // (GIN pg_trgm: typos) and, only when those find fewer than 50, any word ranked by
+        // ts_rank_cd. Scoring the small candidate set: all words matched ranks above some words
+        // matched (the 1.0 bonus); within each, cover density (normalised to 0..1) plus how well the
+        // query matches a stretch of the name. Scoring every OR match instead cost ~100 ms for
+        // common words ("case" matches half the catalog).
         await using var cmd = db.CreateCommand(
             """
-            select product_id from (
-              select product_id,
-                     (case when search_tsv @@ aq then 1.0 else 0 end)
-                     + coalesce(ts_rank_cd(search_tsv, oq, 32), 0)
-                     + word_similarity($1, name) as score
-              from products,
-                   plainto_tsquery('english', $1) aq,
-                   cast(nullif(replace(plainto_tsquery('english', $1)::text, ' & ', ' | '), '') as tsquery) oq
-              where (search_tsv @@ oq or $1 <% name)
-                and ($2::numeric is null or price >= $2) and ($3::numeric is null or price <= $3)
+            with q as (
+              select plainto_tsquery('english', $1) aq,
+                     cast(nullif(replace(plainto_tsquery('english', $1)::text, ' & ', ' | '), '') as tsquery) oq
+            ),
+            f as not materialized (
+              select product_id, name, search_tsv from products
+              where ($2::numeric is null or price >= $2) and ($3::numeric is null or price <= $3)
                 and ($4::text is null or lower(brand) = $4)
                 and ($5::text is null or strpos(lower(category_path), $5) > 0)
-            ) s
-            order by score desc, product_id
+            ),
+            a as (select product_id from f, q where f.search_tsv @@ q.aq limit 300),
+            t as (select product_id from f where $1 <% f.name limit 100),
+            o as (
+              select product_id from f, q
+              where (select count(*) from a) < 50 and f.search_tsv @@ q.oq
+              order by ts_rank_cd(f.search_tsv, q.oq, 32) desc limit 100
+            ),
+            c as (select product_id from a union select product_id from t union select product_id from o)
+            select p.product_id
+            from c join products p using (product_id), q
+            order by (case when p.search_tsv @@ q.aq then 1.0 else 0 end)
+                     + coalesce(ts_rank_cd(p.search_tsv, q.oq, 32), 0)
+                     + word_similarity($1, p.name) desc, p.product_id
             limit $6
             """);
         cmd.Parameters.AddWithValue(text);

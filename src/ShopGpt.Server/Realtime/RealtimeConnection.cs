@@ -89,6 +89,26 @@ public sealed partial class RealtimeConnection
 
     public async Task RunAsync()
     {
+        try
+        {
+            await ReceiveLoopAsync();
+            // Let the writer send what it must and the close frame; the sweeper aborts if that hangs.
+            if (ws.State is WebSocketState.Open or WebSocketState.CloseReceived) await closeSent.Task;
+        }
+        catch (Exception e) when (e is not OutOfMemoryException)
+        {
+            // Whatever went wrong, the slot, the subscriptions and the registry entry are released below.
+            LogConnectionFailed(rt.Log, e.GetType().Name, e);
+            Abort();
+        }
+        finally
+        {
+            Cleanup();
+        }
+    }
+
+    private async Task ReceiveLoopAsync()
+    {
         var o = rt.Options;
         Send(new HelloFrame(Id, o.HeartbeatSeconds, o.MaxFrameBytes, new RateInfo(o.RatePerSecond, o.RateBurst)));
         byte[]? buffer = null;
@@ -131,8 +151,8 @@ public sealed partial class RealtimeConnection
                     break;
                 }
                 LastActivity = Environment.TickCount64;
-                if (r.MessageType == WebSocketMessageType.Binary) HandleInvalid(null, "Frames are UTF-8 JSON text messages.");
-                else await HandleAsync(buffer.AsMemory(0, total));
+                // A binary message is an invalid frame: counted and rate limited like any other.
+                await HandleAsync(r.MessageType == WebSocketMessageType.Binary ? ReadOnlyMemory<byte>.Empty : buffer.AsMemory(0, total));
                 ArrayPool<byte>.Shared.Return(buffer);
                 buffer = null;
             }
@@ -147,10 +167,6 @@ public sealed partial class RealtimeConnection
         {
             if (buffer is not null) ArrayPool<byte>.Shared.Return(buffer);
         }
-
-        // Let the writer send what it must and the close frame; the sweeper aborts if that hangs.
-        if (ws.State is WebSocketState.Open or WebSocketState.CloseReceived) await closeSent.Task;
-        Cleanup();
     }
 
     /// <summary>Queues a frame for this client; over the bound, the client is a slow consumer and is closed (1013).</summary>
@@ -530,6 +546,9 @@ public sealed partial class RealtimeConnection
         abuseAt = now;
         return abuse > rt.Options.AbuseThreshold;
     }
+
+    [LoggerMessage(Level = LogLevel.Error, Message = "A realtime connection failed ({ExceptionType})")]
+    private static partial void LogConnectionFailed(ILogger logger, string exceptionType, Exception e);
 
     [LoggerMessage(Level = LogLevel.Error, Message = "Handling a {FrameType} frame failed ({ExceptionType})")]
     private static partial void LogFrameFailed(ILogger logger, string frameType, string exceptionType, Exception e);

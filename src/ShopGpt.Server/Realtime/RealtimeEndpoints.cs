@@ -45,15 +45,35 @@ public static partial class RealtimeEndpoints
         builder.Services.AddHostedService(sp => sp.GetRequiredService<ConversationHub>());
         builder.Services.AddSingleton<RealtimeServices>();
         builder.Services.AddHostedService<RealtimeHousekeeping>();
+        builder.Services.AddTransient<IStartupFilter, SocketPathFirst>();
     }
 
+    /// <summary>Maps the ticket endpoint; <c>/ws</c> itself is served ahead of the pipeline (<see cref="SocketPathFirst"/>).</summary>
     public static void MapRealtime(this WebApplication app)
     {
-        // Keep-alive pings are set per connection in AcceptWebSocketAsync; the middleware only
-        // makes upgrade requests visible (the Origin check is ours: it needs same-origin and metrics).
-        app.UseWebSockets();
         app.MapPost("/api/realtime/ticket", IssueTicketAsync).RequireAuthorization();
-        app.Map("/ws", AcceptAsync);
+    }
+
+    /// <summary>
+    /// Serves <c>/ws</c> before every other middleware. An upgraded request stays in progress for
+    /// the life of the socket, so each middleware it passed through keeps its async frame alive:
+    /// none of them (static files, auth, security headers, problem pages) does anything for an
+    /// upgrade, and skipping them saves memory on every idle connection.
+    /// </summary>
+    private sealed class SocketPathFirst : IStartupFilter
+    {
+        public Action<IApplicationBuilder> Configure(Action<IApplicationBuilder> next) => app =>
+        {
+            app.Map("/ws", ws =>
+            {
+                // Keep-alive pings are set per connection in AcceptWebSocketAsync; the middleware only
+                // makes upgrade requests visible (the Origin check is ours: it needs same-origin and metrics).
+                ws.UseWebSockets();
+                ws.Run(ctx => AcceptAsync(ctx, ctx.RequestServices.GetRequiredService<RealtimeServices>(),
+                    ctx.RequestServices.GetRequiredService<RealtimeTickets>()));
+            });
+            next(app);
+        };
     }
 
     private static async Task<IResult> IssueTicketAsync(ClaimsPrincipal user, RealtimeTickets tickets)
@@ -66,7 +86,7 @@ public static partial class RealtimeEndpoints
     /// Every refusal happens before the upgrade, as a plain HTTP answer: 403 bad origin, 400 not a
     /// WebSocket request, 401 ticket, 429 + Retry-After user limit, 503 shutting down.
     /// </summary>
-    private static async Task AcceptAsync(HttpContext ctx, RealtimeServices rt, RealtimeTickets tickets, ILoggerFactory logs)
+    private static async Task AcceptAsync(HttpContext ctx, RealtimeServices rt, RealtimeTickets tickets)
     {
         var o = rt.Options;
         if (!rt.Registry.Accepting)
@@ -86,7 +106,24 @@ public static partial class RealtimeEndpoints
             await Refuse(ctx, 400, "not_websocket", "GET /ws must be a WebSocket upgrade.");
             return;
         }
-        var (userId, failure) = await tickets.RedeemAsync(ctx.Request.Query["ticket"]);
+        Guid? userId;
+        TicketFailure failure;
+        Lease lease;
+        bool acquired;
+        int retryAfter;
+        try
+        {
+            (userId, failure) = await tickets.RedeemAsync(ctx.Request.Query["ticket"]);
+            lease = new Lease(userId ?? Guid.Empty, $"{InstanceTag}-{Interlocked.Increment(ref nextConnection)}");
+            (acquired, retryAfter) = userId is null ? (false, 0) : await rt.Limiter.TryAcquireAsync(lease);
+        }
+        catch (Exception e) when (HttpBasics.IsUnavailable(e))
+        {
+            // Redis (tickets, leases) is down: the same 503 the rest of the API answers.
+            ctx.Response.Headers.RetryAfter = "1";
+            await Refuse(ctx, 503, "unavailable", "A dependency is unavailable; retry shortly.");
+            return;
+        }
         if (userId is not { } uid)
         {
             var reason = failure.ToString().ToLowerInvariant();
@@ -95,8 +132,6 @@ public static partial class RealtimeEndpoints
             return;
         }
 
-        var lease = new Lease(uid, $"{InstanceTag}-{Interlocked.Increment(ref nextConnection)}");
-        var (acquired, retryAfter) = await rt.Limiter.TryAcquireAsync(lease);
         if (!acquired)
         {
             rt.Metrics.UserLimitRejected();

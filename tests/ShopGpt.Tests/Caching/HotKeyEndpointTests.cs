@@ -3,7 +3,8 @@ using ShopGpt.Tests.Infrastructure;
 
 namespace ShopGpt.Tests.Caching;
 
-[Collection(CacheInstancesCollection.Name)]
+// Reads a gauge from /metrics: OpenTelemetry's listener is process-wide, so run alone.
+[Collection(SoloCollection.Name)]
 public sealed class HotKeyEndpointTests
 {
     [Fact]

@@ -2,7 +2,7 @@ using ShopGpt.Server.Caching;
 
 namespace ShopGpt.Tests.Caching;
 
-[Collection(Infrastructure.IsolatedCollection.Name)]
+[Collection(Infrastructure.SoloCollection.Name)]
 public sealed class HotKeyTrackerTests
 {
     /// <summary>Zipf(s) sampler over ranks 1..n by inverse CDF.</summary>

@@ -121,3 +121,14 @@ public sealed class IsolatedCollection : ICollectionFixture<AppFixture>
 {
     public const string Name = "isolated";
 }
+
+/// <summary>
+/// Like <see cref="IsolatedCollection"/>, but with no shared instance: for tests that measure the
+/// process while running instances of their own (one live instance at a time keeps the
+/// process-wide metric listener unambiguous).
+/// </summary>
+[CollectionDefinition(Name, DisableParallelization = true)]
+public sealed class SoloCollection
+{
+    public const string Name = "solo";
+}

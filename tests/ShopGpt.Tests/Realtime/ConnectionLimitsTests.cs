@@ -139,11 +139,12 @@ public sealed class ConnectionLimitsTests(RealtimePair pair)
             "{\"t\":\"sub\",\"cid\":\"not-a-uuid\"}",
         ];
         foreach (var b in bad) await ws.SendRawAsync(b);
+        await ws.Socket.SendAsync(new byte[] { 1, 2, 3 }, WebSocketMessageType.Binary, true, CancellationToken.None);
         await ws.SendAsync(new { t = "ping", ts = 7 });
         var pong = await ws.WaitForTypeAsync("pong");
         Assert.Equal(7, pong.GetProperty("ts").GetInt32());
         var errs = ws.Frames.Where(f => WsClient.Type(f) == "err").Select(f => f.GetProperty("code").GetString()).ToArray();
-        Assert.Equal(Enumerable.Repeat("bad_frame", bad.Length), errs);
+        Assert.Equal(Enumerable.Repeat("bad_frame", bad.Length + 1), errs);
         Assert.Equal(WebSocketState.Open, ws.Socket.State);
     }
 
@@ -166,5 +167,30 @@ public sealed class ConnectionLimitsTests(RealtimePair pair)
         using var anon = pair.A.Client();
         var res = await anon.GetAsync("/ws?ticket=x");
         Assert.Equal(HttpStatusCode.BadRequest, res.StatusCode);
+    }
+
+    [Fact]
+    public async Task RealtimeMetricsAreExportedUnderTheContractNames()
+    {
+        using var user = await pair.A.GuestAsync();
+        await using var ws = await WsClient.ConnectAsync(pair.A, user);
+        await ws.SendAsync(new { t = "ping", ts = 1 });
+        await ws.WaitForTypeAsync("pong");
+        string[] series =
+        [
+            "shopgpt_realtime_connections", "shopgpt_realtime_connects_total", "shopgpt_realtime_frames_in_total{",
+            "type=\"ping\"", "shopgpt_realtime_frames_out_total{", "type=\"pong\"", "shopgpt_realtime_outbound_queue_depth_bucket",
+        ];
+        using var http = pair.A.Client();
+        var deadline = DateTime.UtcNow.AddSeconds(10);
+        string text;
+        do
+        {
+            text = await http.GetStringAsync("/metrics");
+            if (series.All(text.Contains)) break;
+            await Task.Delay(200);
+        }
+        while (DateTime.UtcNow < deadline);
+        Assert.All(series, s => Assert.Contains(s, text));
     }
 }
