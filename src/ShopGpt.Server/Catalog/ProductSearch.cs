@@ -43,9 +43,9 @@ public sealed class ProductSearch
     public ProductSearch(NpgsqlDataSource db, CatalogIndex index, QueryEncoder encoder, IMeterFactory meters,
         Microsoft.Extensions.Options.IOptions<CatalogOptions> options, ProductCache? cache = null)
     {
-        this.cache = cache;
         semanticBudgetMs = options.Value.SemanticBudgetMs;
         semanticWeight = options.Value.SemanticWeight;
+        this.cache = cache;
         this.db = db;
         this.index = index;
         this.encoder = encoder;
