@@ -12,8 +12,14 @@ using System.Text.Json;
 return args.FirstOrDefault() switch
 {
     "rest" => await RestMain(args),
+    // soak <url> <minutes> <server pid> <csv path> [sample seconds]
+    "soak" => await ShopGpt.Bench.SoakBench.RunAsync(new Uri(args[1]),
+        TimeSpan.FromMinutes(double.Parse(args[2], System.Globalization.CultureInfo.InvariantCulture)),
+        int.Parse(args[3], System.Globalization.CultureInfo.InvariantCulture), args[4],
+        TimeSpan.FromSeconds(args.Length > 5 ? double.Parse(args[5], System.Globalization.CultureInfo.InvariantCulture) : 5)),
     "echo-server" => await EchoServer.RunAsync(Arg(args, "--port", "5099")),
     "idle" => await IdleClients.RunAsync(args),
+    "fanout" => await ShopGpt.Bench.FanoutBench.RunAsync(args),
     _ => Usage(),
 };
 

@@ -56,9 +56,12 @@ public sealed partial class AssistantOrchestrator : BackgroundService, IAssistan
     public const string BusyText = "I'm answering a lot of shoppers right now and couldn't start on this one. Please send it again in a moment.";
     public const string FailedText = "Sorry — something went wrong while I was writing this answer. Please try again.";
     public const string TimeoutText = "Sorry — this answer took too long and was cut off. Please try again.";
+    public const string RestartText = "I was restarting and couldn't answer this one. Please send it again.";
 
     private readonly Channel<Turn> queue;
     private readonly ConcurrentDictionary<(Guid Owner, Guid Conversation), Turn> active = new();
+    private readonly ConcurrentDictionary<Task, byte> refusing = new();
+    private volatile bool stopping;
     private readonly AssistantOptions options;
     private readonly IChatClient chat;
     private readonly TurnPlanner planner;
@@ -69,13 +72,18 @@ public sealed partial class AssistantOrchestrator : BackgroundService, IAssistan
     private readonly ILogger<AssistantOrchestrator> log;
     private readonly Counter<long> turns;
     private readonly Histogram<double> firstDelta;
+    private readonly Histogram<double> stage;
     private readonly Counter<long> chunks;
     private readonly Counter<long> busy;
     private readonly KeyValuePair<string, object?> providerTag;
 
+    private static readonly StackExchange.Redis.RedisChannel StopChannel = StackExchange.Redis.RedisChannel.Literal("shopgpt:assistant:stop");
+    private readonly StackExchange.Redis.IConnectionMultiplexer? redis;
+
     public AssistantOrchestrator(IOptions<AssistantOptions> options, IChatClient chat, TurnPlanner planner, ProductSearch search, ConversationStore conversations,
-        MessageBatcher batcher, IConversationEvents events, ILogger<AssistantOrchestrator> log, IMeterFactory meters)
+        MessageBatcher batcher, IConversationEvents events, ILogger<AssistantOrchestrator> log, IMeterFactory meters, IServiceProvider services)
     {
+        redis = services.GetService<StackExchange.Redis.IConnectionMultiplexer>();
         this.options = options.Value;
         this.chat = chat;
         this.planner = planner;
@@ -90,6 +98,9 @@ public sealed partial class AssistantOrchestrator : BackgroundService, IAssistan
         turns = meter.CreateCounter<long>("shopgpt.assistant.turns", "{turn}", "Assistant turns finished, by final status");
         firstDelta = meter.CreateHistogram<double>("shopgpt.assistant.time_to_first_delta", "s", "From the user message being stored to the first answer chunk",
             advice: new InstrumentAdvice<double> { HistogramBucketBoundaries = [0.005, 0.01, 0.025, 0.05, 0.1, 0.15, 0.25, 0.5, 1, 2.5, 5, 10] });
+        // Where a turn's time goes before its first chunk (queue, context read, plan incl. search, provider's first chunk).
+        stage = meter.CreateHistogram<double>("shopgpt.assistant.turn_stage_duration", "s", "Time of each step of a turn before its first answer chunk",
+            advice: new InstrumentAdvice<double> { HistogramBucketBoundaries = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.15, 0.25, 0.5, 1, 2.5] });
         chunks = meter.CreateCounter<long>("shopgpt.assistant.chunks", "{chunk}", "Answer chunks streamed");
         busy = meter.CreateCounter<long>("shopgpt.assistant.busy_rejections", "{turn}", "Turns refused because the queue was full");
         meter.CreateObservableGauge("shopgpt.assistant.queue_depth", () => queue.Reader.Count, "{turn}", "Turns waiting for a worker");
@@ -101,12 +112,58 @@ public sealed partial class AssistantOrchestrator : BackgroundService, IAssistan
         var turn = new Turn(ownerId, userMessage, Guid.CreateVersion7(), Stopwatch.GetTimestamp());
         active[(ownerId, userMessage.ConversationId)] = turn;
         if (queue.Writer.TryWrite(turn)) return;
-        busy.Add(1);
-        LogBusy(log, options.QueueCapacity);
-        _ = FinishAsync(turn, BusyText, "failed", null, countTurn: false);
+        Task finish;
+        if (stopping)
+        {
+            finish = FinishAsync(turn, RestartText, "stopped", null, countTurn: true);
+        }
+        else
+        {
+            busy.Add(1);
+            LogBusy(log, options.QueueCapacity);
+            finish = FinishAsync(turn, BusyText, "failed", null, countTurn: false);
+        }
+        refusing[finish] = 0;
+        _ = finish.ContinueWith(t => refusing.TryRemove(t, out _), CancellationToken.None, TaskContinuationOptions.ExecuteSynchronously, TaskScheduler.Default);
     }
 
+    /// <summary>
+    /// Why: a user message committed while the host shuts down (REST keeps serving until the web
+    /// server stops, after this service) used to be queued for workers that had already exited,
+    /// so its answer was lost silently. Now the queue closes first, such turns are answered at
+    /// once as <c>stopped</c> with <see cref="RestartText"/>, and shutdown waits for those stores
+    /// (the batcher stops after this service, so they still commit).
+    /// </summary>
+    public override async Task StopAsync(CancellationToken cancellationToken)
+    {
+        stopping = true;
+        queue.Writer.TryComplete();
+        await base.StopAsync(cancellationToken);
+        await Task.WhenAll(refusing.Keys).WaitAsync(cancellationToken);
+    }
+
+    /// <summary>
+    /// Stops the turn here, or — when it runs on another instance (the stop came through another
+    /// connection) — tells every instance over Redis; the one running it stops it.
+    /// </summary>
     public bool Stop(Guid ownerId, Guid conversationId)
+    {
+        if (StopLocal(ownerId, conversationId)) return true;
+        if (redis is not null)
+        {
+            try
+            {
+                redis.GetSubscriber().Publish(StopChannel, $"{ownerId:N}:{conversationId:N}", StackExchange.Redis.CommandFlags.FireAndForget);
+            }
+            catch (StackExchange.Redis.RedisException e)
+            {
+                LogStopBroadcastFailed(log, e.GetType().Name);
+            }
+        }
+        return false;
+    }
+
+    private bool StopLocal(Guid ownerId, Guid conversationId)
     {
         if (!active.TryGetValue((ownerId, conversationId), out var turn)) return false;
         try
@@ -120,8 +177,26 @@ public sealed partial class AssistantOrchestrator : BackgroundService, IAssistan
         }
     }
 
-    protected override Task ExecuteAsync(CancellationToken stoppingToken) =>
-        Task.WhenAll(Enumerable.Range(0, options.MaxConcurrentTurns).Select(_ => WorkerAsync(stoppingToken)));
+    protected override async Task ExecuteAsync(CancellationToken stoppingToken)
+    {
+        if (redis is not null)
+        {
+            try
+            {
+                await redis.GetSubscriber().SubscribeAsync(StopChannel, (_, value) =>
+                {
+                    var parts = value.ToString().Split(':');
+                    if (parts.Length == 2 && Guid.TryParse(parts[0], out var owner) && Guid.TryParse(parts[1], out var cid)) StopLocal(owner, cid);
+                });
+            }
+            catch (StackExchange.Redis.RedisException e)
+            {
+                // Redis down at start: stops still work for turns on this instance.
+                LogStopBroadcastFailed(log, e.GetType().Name);
+            }
+        }
+        await Task.WhenAll(Enumerable.Range(0, options.MaxConcurrentTurns).Select(_ => WorkerAsync(stoppingToken)));
+    }
 
     private async Task WorkerAsync(CancellationToken stoppingToken)
     {
@@ -134,9 +209,10 @@ public sealed partial class AssistantOrchestrator : BackgroundService, IAssistan
         catch (OperationCanceledException) when (stoppingToken.IsCancellationRequested)
         {
         }
-        // Shutting down: turns still queued get a stored answer too, so nobody waits forever.
+        // Shutting down: turns still queued get a stored answer too (stopped: nothing was
+        // generated; the text asks to send again), so nobody waits forever.
         while (queue.Reader.TryRead(out var left))
-            await FinishAsync(left, BusyText, "failed", null, countTurn: true);
+            await FinishAsync(left, RestartText, "stopped", null, countTurn: true);
     }
 
     private async Task RunAsync(Turn turn, CancellationToken stoppingToken)
@@ -152,10 +228,16 @@ public sealed partial class AssistantOrchestrator : BackgroundService, IAssistan
             ct.ThrowIfCancellationRequested();
             var owner = turn.Owner;
             var cid = turn.UserMessage.ConversationId;
+            var t0 = Stopwatch.GetTimestamp();
+            stage.Record(Stopwatch.GetElapsedTime(turn.Queued, t0).TotalSeconds, StageQueue);
             var history = await conversations.MessagesBeforeAsync(owner, cid, turn.UserMessage.Seq, options.ContextMessages, ct);
             history.Reverse();
+            var t1 = Stopwatch.GetTimestamp();
+            stage.Record(Stopwatch.GetElapsedTime(t0, t1).TotalSeconds, StageContext);
             var plan = await planner.PlanAsync(history, turn.UserMessage.Text, ct);
             products.AddRange(plan.Products);
+            var t2 = Stopwatch.GetTimestamp();
+            stage.Record(Stopwatch.GetElapsedTime(t1, t2).TotalSeconds, StagePlan);
 
             var chatOptions = new ChatOptions { AdditionalProperties = new() { [AssistantPrompt.PlanKey] = plan } };
             if (options.Provider != "catalog")
@@ -167,6 +249,7 @@ public sealed partial class AssistantOrchestrator : BackgroundService, IAssistan
                 if (string.IsNullOrEmpty(chunk)) continue;
                 if (first)
                 {
+                    stage.Record(Stopwatch.GetElapsedTime(t2).TotalSeconds, StageProvider);
                     firstDelta.Record(Stopwatch.GetElapsedTime(turn.Queued).TotalSeconds, providerTag);
                     first = false;
                 }
@@ -229,10 +312,18 @@ public sealed partial class AssistantOrchestrator : BackgroundService, IAssistan
         }
     }
 
+    private static readonly KeyValuePair<string, object?> StageQueue = new("stage", "queue");
+    private static readonly KeyValuePair<string, object?> StageContext = new("stage", "context");
+    private static readonly KeyValuePair<string, object?> StagePlan = new("stage", "plan");
+    private static readonly KeyValuePair<string, object?> StageProvider = new("stage", "provider");
+
     private sealed record Turn(Guid Owner, Message UserMessage, Guid AnswerId, long Queued)
     {
         public CancellationTokenSource Cancel { get; } = new();
     }
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "Cross-instance stop over Redis unavailable ({ExceptionType})")]
+    private static partial void LogStopBroadcastFailed(ILogger logger, string exceptionType);
 
     [LoggerMessage(Level = LogLevel.Warning, Message = "Assistant queue full ({Capacity}); a turn was refused as busy")]
     private static partial void LogBusy(ILogger logger, int capacity);

@@ -37,6 +37,9 @@ public sealed class CacheOptions
     public TimeSpan ProductDuration { get; set; } = TimeSpan.FromMinutes(10);
     public TimeSpan ProductSearchDuration { get; set; } = TimeSpan.FromMinutes(5);
 
+    /// <summary>Popular conversations: the materialized view refreshes on a schedule, so a minute of staleness costs nothing.</summary>
+    public TimeSpan PopularDuration { get; set; } = TimeSpan.FromSeconds(60);
+
     /// <summary>Space-Saving counters per window half: fixed memory, error at most N / capacity per key.</summary>
     [Range(16, 1_000_000)] public int HotKeyCapacity { get; set; } = 512;
 

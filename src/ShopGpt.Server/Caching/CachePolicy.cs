@@ -17,4 +17,5 @@ public sealed class CachePolicies(IOptions<CacheOptions> options)
     public CachePolicy ConversationList { get; } = new(options.Value.ConversationListDuration);
     public CachePolicy Product { get; } = new(options.Value.ProductDuration);
     public CachePolicy ProductSearch { get; } = new(options.Value.ProductSearchDuration);
+    public CachePolicy Popular { get; } = new(options.Value.PopularDuration);
 }

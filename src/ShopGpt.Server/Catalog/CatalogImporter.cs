@@ -139,12 +139,6 @@ public sealed partial class CatalogImporter(NpgsqlDataSource db, EmbeddingModel 
     public async Task SeedIfEmptyAsync(CancellationToken ct)
     {
         var path = options.Value.SeedPath;
-        if (string.IsNullOrWhiteSpace(path) || !(File.Exists(path) || Directory.Exists(path)))
-        {
-            await using var any = db.CreateCommand("select exists (select 1 from products)");
-            if (!(bool)(await any.ExecuteScalarAsync(ct))!) LogNoSeed(log, string.IsNullOrWhiteSpace(path) ? "(not set)" : path);
-            return;
-        }
         await using var conn = await db.OpenConnectionAsync(ct);
         // Cheap checks first, without the lock: an instance with nothing to seed, or starting
         // after the catalog exists, never waits behind another instance's import.

@@ -37,7 +37,16 @@ public sealed partial class CatalogIndex(NpgsqlDataSource db, IOptions<CatalogOp
             Brands = brands;
             Vocabulary = vocabulary;
             Version = version;
+            Positions = new Dictionary<string, int>(ids.Length, StringComparer.Ordinal);
+            for (var i = 0; i < ids.Length; i++) Positions[ids[i]] = i;
         }
+
+        /// <summary>Product id → its row in the arrays (to score lexical candidates by cosine too).</summary>
+        public Dictionary<string, int> Positions { get; }
+
+        /// <summary>Cosine of the query with one product's stored vector (unit vectors: a dot product); null without a vector.</summary>
+        public float? Cosine(float[] query, int i) =>
+            HasVector[i] ? TensorPrimitives.Dot(query.AsSpan(), Vectors.AsSpan(i * EmbeddingModel.Dimensions, EmbeddingModel.Dimensions)) : null;
 
         public string[] Ids { get; }
         public decimal?[] Prices { get; }

@@ -21,13 +21,13 @@ public sealed record SearchOutcome(List<Product> Items, ParsedQuery Parsed, deci
 /// <summary>
 /// Hybrid product search: a lexical list (full-text ts_rank_cd over name/brand/category/
 /// description plus pg_trgm word similarity on the name) and a semantic list (MiniLM cosine
-/// over the in-memory index), fused with Reciprocal Rank Fusion (k = 60, Cormack et al. 2009):
-/// score = Σ 1 / (k + rank). RRF needs no score calibration between the two lists.
+/// over the in-memory index), fused by <see cref="HybridRanking"/>: Reciprocal Rank Fusion over
+/// the union of both candidate sets (every candidate gets its exact cosine, so both lists rank
+/// the same products), then a category vote from the fused head.
 /// </summary>
 public sealed class ProductSearch
 {
     public const int CandidatePool = 50;
-    private const int RrfK = 60;
     internal const string ProductColumns = "product_id, name, description, brand, categories, price, rating, review_count, image_url, url";
 
     private readonly NpgsqlDataSource db;
@@ -39,12 +39,14 @@ public sealed class ProductSearch
 
     private readonly double semanticBudgetMs;
     private readonly double semanticWeight;
+    private readonly double categoryWeight;
 
     public ProductSearch(NpgsqlDataSource db, CatalogIndex index, QueryEncoder encoder, IMeterFactory meters,
         Microsoft.Extensions.Options.IOptions<CatalogOptions> options, ProductCache? cache = null)
     {
         semanticBudgetMs = options.Value.SemanticBudgetMs;
         semanticWeight = options.Value.SemanticWeight;
+        categoryWeight = options.Value.CategoryVoteWeight;
         this.cache = cache;
         this.db = db;
         this.index = index;
@@ -104,7 +106,7 @@ public sealed class ProductSearch
             Task<float[]>? vectorTask = q.Mode != SearchMode.Lexical && catalog.EmbeddedCount > 0 ? encoder.TryEncode(parsed.Text) : null;
             if (vectorTask is null && q.Mode == SearchMode.Hybrid && catalog.EmbeddedCount > 0) degraded.Add(1);
             var lexical = q.Mode == SearchMode.Semantic ? [] : await LexicalAsync(parsed.Text, min, max, brandKey, categoryKey, ct);
-            var semantic = new List<string>();
+            float[]? vector = null;
             if (vectorTask is not null && q.Mode == SearchMode.Hybrid && !vectorTask.IsCompleted)
             {
                 // Latency budget: under overload answer lexically rather than queue behind the model;
@@ -121,15 +123,36 @@ public sealed class ProductSearch
             }
             if (vectorTask is not null)
             {
-                var vector = await vectorTask.WaitAsync(ct);
-                semantic = catalog.Nearest(vector, CandidatePool, i =>
-                        (min is null || catalog.Prices[i] >= min) && (max is null || catalog.Prices[i] <= max)
-                        && (brandKey is null || catalog.BrandKeys[i] == brandKey)
-                        && (categoryKey is null || catalog.CategoryKeys[i].Contains(categoryKey, StringComparison.Ordinal)))
-                    .Select(n => catalog.Ids[n.Index]).ToList();
+                vector = await vectorTask.WaitAsync(ct);
                 semanticUsed = true;
             }
-            ids = Fuse(lexical, semantic, semanticWeight).Take(cheapest ? Math.Max(q.Limit, 20) : q.Limit).ToList();
+            var take = cheapest ? Math.Max(q.Limit, 20) : q.Limit;
+            if (vector is null)
+            {
+                ids = lexical.Take(take).ToList();
+            }
+            else
+            {
+                var nearest = catalog.Nearest(vector, CandidatePool, i =>
+                    (min is null || catalog.Prices[i] >= min) && (max is null || catalog.Prices[i] <= max)
+                    && (brandKey is null || catalog.BrandKeys[i] == brandKey)
+                    && (categoryKey is null || catalog.CategoryKeys[i].Contains(categoryKey, StringComparison.Ordinal)));
+                if (q.Mode == SearchMode.Semantic)
+                {
+                    ids = nearest.Take(take).Select(n => catalog.Ids[n.Index]).ToList();
+                }
+                else
+                {
+                    // The index holds a vector for every product, so the lexical candidates get their
+                    // exact cosine too: both rankings cover the same union of candidates.
+                    var candidates = new Dictionary<string, HybridRanking.Candidate>(StringComparer.Ordinal);
+                    foreach (var (i, score) in nearest) candidates[catalog.Ids[i]] = new(catalog.Ids[i], score, catalog.CategoryKeys[i]);
+                    foreach (var id in lexical)
+                        if (!candidates.ContainsKey(id) && catalog.Positions.TryGetValue(id, out var i))
+                            candidates[id] = new(id, catalog.Cosine(vector, i), catalog.CategoryKeys[i]);
+                    ids = HybridRanking.Rank(lexical, candidates.Values, semanticWeight, categoryWeight).Take(take).ToList();
+                }
+            }
         }
 
         var items = await GetManyAsync(ids, ct);
@@ -137,16 +160,6 @@ public sealed class ProductSearch
             items = items.Where(p => p.Price is not null).OrderBy(p => p.Price).Take(q.Limit).ToList();
         duration.Record(Stopwatch.GetElapsedTime(started).TotalSeconds);
         return new SearchOutcome(items, parsed, min, max, brand, semanticUsed);
-    }
-
-    /// <summary>Weighted Reciprocal Rank Fusion of the lexical and the semantic list.</summary>
-    public static IEnumerable<string> Fuse(List<string> lexical, List<string> semantic, double semanticWeight = 1)
-    {
-        var scores = new Dictionary<string, double>(StringComparer.Ordinal);
-        foreach (var (list, weight) in new[] { (lexical, 1.0), (semantic, semanticWeight) })
-            for (var rank = 0; rank < list.Count; rank++)
-                scores[list[rank]] = scores.GetValueOrDefault(list[rank]) + weight / (RrfK + rank + 1);
-        return scores.OrderByDescending(s => s.Value).ThenBy(s => s.Key, StringComparer.Ordinal).Select(s => s.Key);
     }
 
     /// <summary>

@@ -38,7 +38,8 @@ public static partial class QueryParser
         {
             var a = Amount(between.Groups["a"].Value);
             var b = Amount(between.Groups["b"].Value);
-            (min, max) = a <= b ? (a, b) : (b, a);
+            if (a is { } x && b is { } y) (min, max) = x <= y ? (x, y) : (y, x);
+            else min = a ?? b;   // one end too large to be a price: the other is the lower bound
             text = text.Remove(between.Index, between.Length).Insert(between.Index, " ");
         }
         var under = Under().Match(text);
@@ -53,6 +54,9 @@ public static partial class QueryParser
             min = Amount(over.Groups["n"].Value);
             text = text.Remove(over.Index, over.Length).Insert(over.Index, " ");
         }
+        // Why: "under 50 ... over 100" (both ends, in either order) used to give min > max, a filter
+        // nothing passes; the shopper named a range, so it is read as one (found by ParserPropertyTests).
+        if (min is { } lo && max is { } hi && lo > hi) (min, max) = (hi, lo);
         var cheap = Cheapest().Match(text);
         if (cheap.Success)
         {
@@ -124,7 +128,12 @@ public static partial class QueryParser
         return i;
     }
 
-    private static decimal Amount(string s) => decimal.Parse(s.Replace(",", "", StringComparison.Ordinal), NumberStyles.Number, CultureInfo.InvariantCulture);
+    /// <summary>
+    /// The amount, or null when it is too large for a price (why: decimal.Parse threw an
+    /// OverflowException past the boundary for 30-digit numbers; such a bound means no bound).
+    /// </summary>
+    private static decimal? Amount(string s) =>
+        decimal.TryParse(s.Replace(",", "", StringComparison.Ordinal), NumberStyles.Number, CultureInfo.InvariantCulture, out var d) ? d : null;
 
     [GeneratedRegex(@"\b(?:between|from)\s+\$?(?<a>\d[\d,]*(?:\.\d+)?)\s*(?:and|to|-)\s*\$?(?<b>\d[\d,]*(?:\.\d+)?)|\$(?<a>\d[\d,]*(?:\.\d+)?)\s*(?:-|to)\s*\$?(?<b>\d[\d,]*(?:\.\d+)?)")]
     private static partial Regex Between();

@@ -21,9 +21,8 @@ public sealed class ConversationListCache(ShopCache cache, CachePolicies policie
         return page.GetRange(0, Math.Min(limit, page.Count));
     }
 
-    public async Task InvalidateAsync(Guid userId, CancellationToken ct = default)
-    {
-        await cache.InvalidateAsync(Key(userId, archived: false), ct);
-        await cache.InvalidateAsync(Key(userId, archived: true), ct);
-    }
+    // Both entries at once: the send path acknowledges (and fans out) only after this, so two
+    // Redis round trips one after the other were two waits on every stored message.
+    public Task InvalidateAsync(Guid userId, CancellationToken ct = default) =>
+        Task.WhenAll(cache.InvalidateAsync(Key(userId, archived: false), ct).AsTask(), cache.InvalidateAsync(Key(userId, archived: true), ct).AsTask());
 }

@@ -17,10 +17,16 @@ public sealed record PopularList(IReadOnlyList<PopularConversation> Items, DateT
 /// <see cref="DatabaseOptions.PopularRefreshSeconds"/> by exactly one instance (advisory lock).
 /// </summary>
 public sealed partial class PopularConversations(
-    NpgsqlDataSource db, IOptions<DatabaseOptions> options, ILogger<PopularConversations> log) : BackgroundService
+    NpgsqlDataSource db, IOptions<DatabaseOptions> options, Caching.ShopCache cache, Caching.CachePolicies policies,
+    ILogger<PopularConversations> log) : BackgroundService
 {
     public const string RefreshSql = "refresh materialized view concurrently popular_conversations";
     public const int MaxLimit = 100;
+
+    // One cached entry (the top MaxLimit) serves every user and page size; a refresh drops it on
+    // every instance (backplane), so readers see the new view at once and the view otherwise at
+    // most Cache:PopularDuration late.
+    private const string CacheKey = "popular";
 
     protected override async Task ExecuteAsync(CancellationToken stoppingToken)
     {
@@ -52,6 +58,7 @@ public sealed partial class PopularConversations(
             rows = (long)(await count.ExecuteScalarAsync(ct))!;
         await MaintenanceLock.RecordAsync(conn, tx, "popular_refresh", started, rows, ct);
         await tx.CommitAsync(ct);
+        await cache.InvalidateAsync(CacheKey, ct);
         return true;
     }
 
@@ -81,10 +88,17 @@ public sealed partial class PopularConversations(
     }
 
     /// <summary>GET /api/conversations/popular?limit=20 (mapped in ConversationEndpoints; "popular" never matches {id:guid}).</summary>
+    /// <summary>The top <paramref name="limit"/> through the cache (read path: L1 → L2 → the view).</summary>
+    public async Task<PopularList> CachedTopAsync(int limit, CancellationToken ct)
+    {
+        var all = await cache.GetOrSetAsync(CacheKey, c => TopAsync(MaxLimit, c), policies.Popular, ct);
+        return all.Items.Count <= limit ? all : all with { Items = all.Items.Take(limit).ToList() };
+    }
+
     internal static async Task<IResult> GetAsync(PopularConversations popular, string? limit, CancellationToken ct)
     {
         if (!ConversationEndpoints.TryLimit(limit, 20, MaxLimit, out var n, out var error)) return error!;
-        return TypedResults.Ok(await popular.TopAsync(n, ct));
+        return TypedResults.Ok(await popular.CachedTopAsync(n, ct));
     }
 
     [LoggerMessage(Level = LogLevel.Warning, Message = "Refreshing popular_conversations failed ({ExceptionType}); will retry")]

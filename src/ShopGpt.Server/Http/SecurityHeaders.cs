@@ -12,12 +12,18 @@ public static class SecurityHeaders
 
     public static void UseSecurityHeaders(this WebApplication app) => app.Use((ctx, next) =>
     {
-        var h = ctx.Response.Headers;
+        Apply(ctx.Response);
+        return next(ctx);
+    });
+
+    /// <summary>For answers written ahead of the pipeline (the /ws refusals).</summary>
+    public static void Apply(HttpResponse response)
+    {
+        var h = response.Headers;
         h.ContentSecurityPolicy = ContentSecurityPolicy;
         h.XContentTypeOptions = "nosniff";
         h.XFrameOptions = "DENY";
         h["Referrer-Policy"] = "no-referrer";
         h["Cross-Origin-Opener-Policy"] = "same-origin";
-        return next(ctx);
-    });
+    }
 }

@@ -1,4 +1,5 @@
 using System.Buffers.Binary;
+using Microsoft.Extensions.Options;
 using StackExchange.Redis;
 
 namespace ShopGpt.Server.Realtime;
@@ -33,41 +34,116 @@ public sealed class MemoryConversationBus : IConversationBus
 }
 
 /// <summary>
-/// One Redis pub/sub channel per conversation, subscribed only while this instance has local
-/// followers. The envelope carries the publishing instance's id, so an instance drops its own
-/// publications (it already delivered them locally). Per-channel message queues keep Redis's
-/// order (handler callbacks may run concurrently and reorder deltas). Redis failures never
-/// reach the caller: publishes are counted as failed, subscriptions fall back to local only.
+/// Cross-instance fan-out that never sends an instance its own publications (issue 3, item 6).
+/// Each instance subscribes to ONE Redis channel of its own (its inbox). Interest is kept in
+/// Redis per conversation: a sorted set of instance ids, score = expiry in Redis server time.
+/// Publishing is one Lua script that reads the conversation's live interest and PUBLISHes the
+/// envelope to every OTHER interested instance's inbox, so the publisher gets nothing back and an
+/// instance with no followers of the conversation gets nothing at all.
+/// Why this keeps gap-free resume: SubscribeAsync returns only after the inbox subscription is
+/// confirmed AND the interest is stored; Redis runs commands one at a time, so every publish
+/// script that runs later sees the interest and reaches the inbox — a message committed after
+/// that point reaches this instance, and the resume's database read covers everything before.
+/// Why no stale interest piles up: a live instance refreshes its interests every third of
+/// <see cref="RealtimeOptions.LeaseSeconds"/>; a crashed one stops, its entries' scores pass,
+/// the publish script skips them and the next refresh of anyone on that conversation prunes them;
+/// the whole key expires when no instance refreshes it. After a Redis outage (restarted Redis is
+/// empty) the instance re-registers every interest as soon as the connection is restored; the
+/// multiplexer restores the inbox subscription itself. Redis failures never reach the caller.
 /// </summary>
-public sealed partial class RedisConversationBus(IConnectionMultiplexer redis, RealtimeMetrics metrics, ILogger<RedisConversationBus> log) : IConversationBus
+public sealed partial class RedisConversationBus : IConversationBus, IAsyncDisposable
 {
-    // version(1) instance(16) conversation(16) type(1) seq(8) publishedAt(8) then the frame's JSON
-    private const int HeaderBytes = 50;
-    private const byte Version = 1;
-    private readonly Guid instanceId = Guid.NewGuid();
+    // version(1) conversation(16) type(1) seq(8) publishedAt(8) then the frame's JSON
+    private const int HeaderBytes = 34;
+    private const byte Version = 2;
+    private const string InboxPrefix = "rt:inbox:";
+
+    // KEYS[1] interest set; ARGV: own id, inbox prefix, envelope. Read-only on the set (pruning is
+    // the registrations' job), so a publish costs one ZRANGEBYSCORE plus one PUBLISH per other instance.
+    private const string PublishScript =
+        """
+        local t = redis.call('TIME')
+        local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+        local ids = redis.call('ZRANGEBYSCORE', KEYS[1], now, '+inf')
+        local n = 0
+        for i = 1, #ids do
+          if ids[i] ~= ARGV[1] then redis.call('PUBLISH', ARGV[2] .. ids[i], ARGV[3]); n = n + 1 end
+        end
+        return n
+        """;
+
+    // KEYS: interest sets; ARGV: own id, ttl ms. Prunes expired entries (crashed instances), adds or
+    // refreshes this instance, keeps the key alive as long as someone refreshes it.
+    private const string RegisterScript =
+        """
+        local t = redis.call('TIME')
+        local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+        local ttl = tonumber(ARGV[2])
+        for i = 1, #KEYS do
+          redis.call('ZREMRANGEBYSCORE', KEYS[i], '-inf', now)
+          redis.call('ZADD', KEYS[i], now + ttl, ARGV[1])
+          redis.call('PEXPIRE', KEYS[i], ttl * 2)
+        end
+        return #KEYS
+        """;
+
+    private readonly string instanceId = Guid.NewGuid().ToString("N");
+    private readonly IConnectionMultiplexer redis;
+    private readonly RealtimeMetrics metrics;
+    private readonly RealtimeOptions options;
+    private readonly ILogger<RedisConversationBus> log;
+    private readonly Dictionary<Guid, Interest> interests = [];
+    private readonly SemaphoreSlim inboxGate = new(1, 1);
+    private readonly CancellationTokenSource stopping = new();
+    private readonly Task refresher;
+    private ChannelMessageQueue? inbox;
     private Action<HubEvent> onRemote = _ => { };
+
+    public RedisConversationBus(IConnectionMultiplexer redis, RealtimeMetrics metrics, IOptions<RealtimeOptions> options, ILogger<RedisConversationBus> log)
+    {
+        this.redis = redis;
+        this.metrics = metrics;
+        this.options = options.Value;
+        this.log = log;
+        // A restarted Redis is empty: put this instance's interests back right away rather than at
+        // the next refresh (also makes the registrations that failed during the outage).
+        redis.ConnectionRestored += (_, _) => _ = RefreshAsync();
+        refresher = RefreshLoopAsync();
+    }
 
     public void OnRemote(Action<HubEvent> handler) => onRemote = handler;
 
     public async Task<IAsyncDisposable?> SubscribeAsync(Guid conversationId)
     {
-        if (!redis.IsConnected)
+        Interest interest;
+        lock (interests)
         {
-            metrics.PublishFailed("redis");
-            return null;
+            if (!interests.TryGetValue(conversationId, out interest!)) interests[conversationId] = interest = new Interest();
+            interest.Refs++;
         }
+        // Per conversation, registration and removal run one at a time and in call order, so a
+        // late removal can't erase a newer registration.
+        await interest.Gate.WaitAsync();
         try
         {
-            var queue = await redis.GetSubscriber().SubscribeAsync(Channel(conversationId));
-            queue.OnMessage(m => Receive(m.Message));
-            return new Subscription(queue);
+            if (!interest.Registered)
+            {
+                await EnsureInboxAsync();
+                await RegisterAsync([conversationId]);
+                interest.Registered = true;
+            }
         }
         catch (Exception e) when (Http.HttpBasics.IsUnavailable(e))
         {
-            LogSubscribeFailed(log, e.GetType().Name);
+            // Local delivery goes on; the refresh (or the reconnect) registers it when Redis is back.
             metrics.PublishFailed("redis");
-            return null;
+            LogSubscribeFailed(log, e.GetType().Name);
         }
+        finally
+        {
+            interest.Gate.Release();
+        }
+        return new Handle(this, conversationId, interest);
     }
 
     public void Publish(HubEvent e)
@@ -80,46 +156,155 @@ public sealed partial class RedisConversationBus(IConnectionMultiplexer redis, R
         var envelope = new byte[HeaderBytes + e.Json.Length];
         var s = envelope.AsSpan();
         s[0] = Version;
-        instanceId.TryWriteBytes(s[1..17]);
-        e.ConversationId.TryWriteBytes(s[17..33]);
-        s[33] = (byte)e.Type;
-        BinaryPrimitives.WriteInt64LittleEndian(s[34..42], e.Seq);
-        BinaryPrimitives.WriteInt64LittleEndian(s[42..50], e.PublishedAtMicros);
+        e.ConversationId.TryWriteBytes(s[1..17]);
+        s[17] = (byte)e.Type;
+        BinaryPrimitives.WriteInt64LittleEndian(s[18..26], e.Seq);
+        BinaryPrimitives.WriteInt64LittleEndian(s[26..34], e.PublishedAtMicros);
         e.Json.CopyTo(s[HeaderBytes..]);
-        redis.GetSubscriber().PublishAsync(Channel(e.ConversationId), envelope).ContinueWith(
+        // Fire and forget on the multiplexer's one connection: scripts run in call order, so one
+        // instance's events for a conversation reach the others in the order they were published.
+        redis.GetDatabase().ScriptEvaluateAsync(PublishScript, [InterestKey(e.ConversationId)], [instanceId, InboxPrefix, envelope]).ContinueWith(
             static (t, state) => ((RealtimeMetrics)state!).PublishFailed("redis"),
             metrics, CancellationToken.None, TaskContinuationOptions.OnlyOnFaulted | TaskContinuationOptions.ExecuteSynchronously, TaskScheduler.Default);
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        await stopping.CancelAsync();
+        try
+        {
+            await refresher;
+        }
+        catch (OperationCanceledException)
+        {
+        }
+        stopping.Dispose();
+    }
+
+    /// <summary>Conversations this instance has followers of but could not register yet (Redis down).</summary>
+    internal int PendingCount
+    {
+        get
+        {
+            lock (interests) return interests.Values.Count(i => !i.Registered);
+        }
+    }
+
+    private async Task EnsureInboxAsync()
+    {
+        if (Volatile.Read(ref inbox) is not null) return;
+        await inboxGate.WaitAsync();
+        try
+        {
+            if (inbox is not null) return;
+            var q = await redis.GetSubscriber().SubscribeAsync(RedisChannel.Literal(InboxPrefix + instanceId));
+            // One ordered queue: events from one publisher keep Redis's order.
+            q.OnMessage(m => Receive(m.Message));
+            Volatile.Write(ref inbox, q);
+        }
+        finally
+        {
+            inboxGate.Release();
+        }
+    }
+
+    private Task RegisterAsync(Guid[] conversationIds) =>
+        redis.GetDatabase().ScriptEvaluateAsync(RegisterScript, [.. conversationIds.Select(InterestKey)], [instanceId, options.LeaseSeconds * 1000L]);
+
+    private async Task RefreshLoopAsync()
+    {
+        using var timer = new PeriodicTimer(TimeSpan.FromSeconds(Math.Max(0.2, options.LeaseSeconds / 3.0)));
+        while (await timer.WaitForNextTickAsync(stopping.Token)) await RefreshAsync();
+    }
+
+    /// <summary>Pushes every live interest's expiry forward (and re-creates it after a Redis restart).</summary>
+    private async Task RefreshAsync()
+    {
+        List<(Guid Id, Interest I)> live;
+        lock (interests) live = [.. interests.Where(p => p.Value.Refs > 0).Select(p => (p.Key, p.Value))];
+        if (live.Count == 0 || !redis.IsConnected) return;
+        try
+        {
+            await EnsureInboxAsync();
+            foreach (var chunk in live.Chunk(500))
+            {
+                await RegisterAsync([.. chunk.Select(c => c.Id)]);
+                foreach (var (_, i) in chunk) i.Registered = true;
+            }
+        }
+        catch (Exception e)
+        {
+            // Any failure (also a server-side error, not only an outage) must leave the refresh
+            // loop running: if it stopped, this instance's interests would expire and other
+            // instances would stop sending it events.
+            LogRefreshFailed(log, e.GetType().Name);
+        }
+    }
+
+    private async Task ReleaseAsync(Guid conversationId, Interest interest)
+    {
+        lock (interests)
+        {
+            if (--interest.Refs > 0) return;
+        }
+        await interest.Gate.WaitAsync();
+        try
+        {
+            lock (interests)
+            {
+                if (interest.Refs > 0) return; // followed again meanwhile: keep the registration
+            }
+            interest.Registered = false;
+            await redis.GetDatabase().SortedSetRemoveAsync(InterestKey(conversationId), instanceId);
+        }
+        catch (Exception e) when (Http.HttpBasics.IsUnavailable(e))
+        {
+            // Redis is down; the entry expires by itself (no refresh keeps it).
+        }
+        finally
+        {
+            lock (interests)
+            {
+                if (interest.Refs == 0 && interests.TryGetValue(conversationId, out var current) && current == interest) interests.Remove(conversationId);
+            }
+            interest.Gate.Release();
+        }
     }
 
     private void Receive(RedisValue value)
     {
         var bytes = (byte[]?)value;
         if (bytes is null || bytes.Length < HeaderBytes || bytes[0] != Version) return;
+        metrics.BusReceived();
         var s = bytes.AsSpan();
-        if (new Guid(s[1..17]) == instanceId) return;
         var json = s[HeaderBytes..].ToArray();
-        onRemote(new HubEvent(new Guid(s[17..33]), json, (FrameType)s[33],
-            BinaryPrimitives.ReadInt64LittleEndian(s[34..42]), BinaryPrimitives.ReadInt64LittleEndian(s[42..50])));
+        onRemote(new HubEvent(new Guid(s[1..17]), json, (FrameType)s[17],
+            BinaryPrimitives.ReadInt64LittleEndian(s[18..26]), BinaryPrimitives.ReadInt64LittleEndian(s[26..34])));
     }
 
-    private static RedisChannel Channel(Guid conversationId) => RedisChannel.Literal("rt:conv:" + conversationId.ToString("N"));
+    private static RedisKey InterestKey(Guid conversationId) => "rt:interest:" + conversationId.ToString("N");
 
-    private sealed class Subscription(ChannelMessageQueue queue) : IAsyncDisposable
+    /// <summary>This instance's interest in one conversation, shared by its local subscriptions.</summary>
+    private sealed class Interest
     {
-        // Unsubscribes this queue only: a newer subscription to the same channel keeps working.
-        public async ValueTask DisposeAsync()
-        {
-            try
-            {
-                await queue.UnsubscribeAsync();
-            }
-            catch (Exception e) when (Http.HttpBasics.IsUnavailable(e))
-            {
-                // Redis is down; the server forgets the subscription with the connection.
-            }
-        }
+        public readonly SemaphoreSlim Gate = new(1, 1);
+
+        public int Refs;
+
+        public bool Registered;
     }
 
-    [LoggerMessage(Level = LogLevel.Warning, Message = "Subscribing to a conversation channel failed ({ExceptionType}); delivering locally only")]
+    private sealed class Handle(RedisConversationBus bus, Guid conversationId, Interest interest) : IAsyncDisposable
+    {
+        private int disposed;
+
+        public ValueTask DisposeAsync() =>
+            Interlocked.Exchange(ref disposed, 1) == 0 ? new ValueTask(bus.ReleaseAsync(conversationId, interest)) : ValueTask.CompletedTask;
+    }
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "Registering interest in a conversation failed ({ExceptionType}); delivering locally until Redis is back")]
     private static partial void LogSubscribeFailed(ILogger logger, string exceptionType);
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "Refreshing conversation interests failed ({ExceptionType}); retrying at the next refresh")]
+    private static partial void LogRefreshFailed(ILogger logger, string exceptionType);
 }

@@ -68,6 +68,23 @@ public enum FrameType : byte
 [JsonSerializable(typeof(TicketResponse))]
 public sealed partial class RealtimeJsonContext : JsonSerializerContext;
 
+/// <summary>The trust boundary for client text frames.</summary>
+public static class ClientFrames
+{
+    /// <summary>Any bytes give a frame, or null when they are not a JSON frame object (answered with <c>bad_frame</c>); never an exception.</summary>
+    public static ClientFrame? Parse(ReadOnlySpan<byte> utf8)
+    {
+        try
+        {
+            return JsonSerializer.Deserialize(utf8, RealtimeJsonContext.Default.ClientFrame);
+        }
+        catch (JsonException)
+        {
+            return null;
+        }
+    }
+}
+
 public static class ServerFrames
 {
     /// <summary>Serialized once per event and shared by every recipient's queue.</summary>

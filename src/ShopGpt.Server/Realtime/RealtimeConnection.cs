@@ -20,6 +20,7 @@ public sealed class RealtimeServices(
     IAssistantTurns assistant,
     ConnectionRegistry registry,
     ConnectionLimiter limiter,
+    IServiceProvider services,
     ILogger<RealtimeConnection> log)
 {
     public RealtimeOptions Options { get; } = options.Value;
@@ -32,6 +33,9 @@ public sealed class RealtimeServices(
     public ConnectionRegistry Registry { get; } = registry;
     public ConnectionLimiter Limiter { get; } = limiter;
     public ILogger<RealtimeConnection> Log { get; } = log;
+
+    // Resolved on first use: SocketUpgrade itself depends on this object.
+    public SocketUpgrade Upgrade => field ??= services.GetRequiredService<SocketUpgrade>();
 }
 
 /// <summary>
@@ -55,6 +59,9 @@ public sealed partial class RealtimeConnection
     private WebSocketCloseStatus closeStatus;
     private string? closeReason;
     private string closeDescription = "";
+    // Most connections follow one conversation: it is held directly, the dictionary (about
+    // 250 bytes) exists only from the second one on.
+    private HubSubscription? sub;
     private Dictionary<Guid, HubSubscription>? subs;
     private double tokens;
     private long refilledAt;
@@ -360,6 +367,8 @@ public sealed partial class RealtimeConnection
             closeRequested = true;
             queue = null;
         }
+        if (sub is not null) rt.Hub.Remove(sub);
+        sub = null;
         if (subs is not null)
         {
             foreach (var s in subs.Values) rt.Hub.Remove(s);
@@ -374,15 +383,7 @@ public sealed partial class RealtimeConnection
 
     private async Task HandleAsync(ReadOnlyMemory<byte> json)
     {
-        ClientFrame? f;
-        try
-        {
-            f = JsonSerializer.Deserialize(json.Span, RealtimeJsonContext.Default.ClientFrame);
-        }
-        catch (JsonException)
-        {
-            f = null;
-        }
+        var f = ClientFrames.Parse(json.Span);
         var type = f?.T switch
         {
             "sub" or "unsub" or "send" or "stop" or "ping" => f.T,
@@ -460,9 +461,8 @@ public sealed partial class RealtimeConnection
             HandleInvalid(f.Ref, "sub needs cid.");
             return;
         }
-        subs ??= [];
-        if (subs.Remove(cid, out var previous)) rt.Hub.Remove(previous);
-        if (subs.Count >= rt.Options.MaxSubscriptionsPerConnection)
+        if (TakeSubscription(cid) is { } previous) rt.Hub.Remove(previous);
+        if ((sub is null ? 0 : 1) + (subs?.Count ?? 0) >= rt.Options.MaxSubscriptionsPerConnection)
         {
             Send(new ErrFrame("too_many_subscriptions", f.Ref, $"At most {rt.Options.MaxSubscriptionsPerConnection} conversations per connection.", cid));
             return;
@@ -476,7 +476,8 @@ public sealed partial class RealtimeConnection
 
         var s = new HubSubscription(this, cid);
         await rt.Hub.AddAsync(s);
-        subs[cid] = s;
+        if (sub is null) sub = s;
+        else (subs ??= [])[cid] = s;
         long? lastSeq = null;
         var replayed = 0;
         var complete = true;
@@ -489,7 +490,7 @@ public sealed partial class RealtimeConnection
             }
             catch
             {
-                subs.Remove(cid);
+                TakeSubscription(cid);
                 rt.Hub.Remove(s);
                 throw;
             }
@@ -513,7 +514,7 @@ public sealed partial class RealtimeConnection
             HandleInvalid(f.Ref, "unsub needs cid.");
             return;
         }
-        if (subs is not null && subs.Remove(cid, out var s)) rt.Hub.Remove(s);
+        if (TakeSubscription(cid) is { } s) rt.Hub.Remove(s);
     }
 
     private void HandleStop(ClientFrame f)
@@ -525,6 +526,16 @@ public sealed partial class RealtimeConnection
         }
         // Only the owner's turns can be stopped: the assistant looks the turn up by (owner, conversation).
         rt.Assistant.Stop(UserId, cid);
+    }
+
+    private HubSubscription? TakeSubscription(Guid cid)
+    {
+        if (sub is { } one && one.ConversationId == cid)
+        {
+            sub = null;
+            return one;
+        }
+        return subs is not null && subs.Remove(cid, out var s) ? s : null;
     }
 
     /// <summary>Token bucket (API.md: 10 frames/s, burst 20), refilled lazily on each frame: no timer.</summary>

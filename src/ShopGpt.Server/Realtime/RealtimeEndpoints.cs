@@ -46,6 +46,9 @@ public static partial class RealtimeEndpoints
         builder.Services.AddSingleton<RealtimeServices>();
         builder.Services.AddHostedService<RealtimeHousekeeping>();
         builder.Services.AddTransient<IStartupFilter, SocketPathFirst>();
+        // New connections whose first request is GET /ws are upgraded ahead of HTTP (memory per idle socket).
+        builder.Services.AddSingleton<SocketUpgrade>();
+        builder.WebHost.ConfigureKestrel(k => k.ConfigureEndpointDefaults(SocketUpgrade.Install));
     }
 
     /// <summary>Maps the ticket endpoint; <c>/ws</c> itself is served ahead of the pipeline (<see cref="SocketPathFirst"/>).</summary>
@@ -106,37 +109,14 @@ public static partial class RealtimeEndpoints
             await Refuse(ctx, 400, "not_websocket", "GET /ws must be a WebSocket upgrade.");
             return;
         }
-        Guid? userId;
-        TicketFailure failure;
-        Lease lease;
-        bool acquired;
-        int retryAfter;
-        try
+        // A connection-level upgrade (SocketUpgrade) already spent the ticket and decided the refusal.
+        var admission = rt.Upgrade.TakeRefusal(ctx.Connection.Id) is { } decided
+            ? new Admission(decided, Guid.Empty, default)
+            : await AdmitAsync(ctx.Request.Query["ticket"], rt, tickets);
+        if (admission.Refusal is { } refusal)
         {
-            (userId, failure) = await tickets.RedeemAsync(ctx.Request.Query["ticket"]);
-            lease = new Lease(userId ?? Guid.Empty, $"{InstanceTag}-{Interlocked.Increment(ref nextConnection)}");
-            (acquired, retryAfter) = userId is null ? (false, 0) : await rt.Limiter.TryAcquireAsync(lease);
-        }
-        catch (Exception e) when (HttpBasics.IsUnavailable(e))
-        {
-            // Redis (tickets, leases) is down: the same 503 the rest of the API answers.
-            ctx.Response.Headers.RetryAfter = "1";
-            await Refuse(ctx, 503, "unavailable", "A dependency is unavailable; retry shortly.");
-            return;
-        }
-        if (userId is not { } uid)
-        {
-            var reason = failure.ToString().ToLowerInvariant();
-            rt.Metrics.TicketFailed(reason);
-            await Refuse(ctx, 401, "bad_ticket", $"The ticket is {reason}; get a new one from POST /api/realtime/ticket.");
-            return;
-        }
-
-        if (!acquired)
-        {
-            rt.Metrics.UserLimitRejected();
-            ctx.Response.Headers.RetryAfter = retryAfter.ToString(CultureInfo.InvariantCulture);
-            await Refuse(ctx, 429, "too_many_connections", $"At most {o.MaxConnectionsPerUser} open connections per user.");
+            if (refusal.RetryAfter is { } seconds) ctx.Response.Headers.RetryAfter = seconds.ToString(CultureInfo.InvariantCulture);
+            await Refuse(ctx, refusal.Status, refusal.Code, refusal.Detail);
             return;
         }
 
@@ -152,35 +132,79 @@ public static partial class RealtimeEndpoints
         }
         catch
         {
-            await rt.Limiter.ReleaseAsync(lease);
+            await rt.Limiter.ReleaseAsync(admission.Lease);
             throw;
         }
 
-        using (ws)
+        using (ws) await RunConnectionAsync(ws, admission.UserId, admission.Lease, rt);
+    }
+
+    /// <summary>The outcome of the checks that spend something (the ticket, a lease slot): a refusal, or the user and its lease.</summary>
+    internal sealed record Admission(SocketUpgrade.Refusal? Refusal, Guid UserId, Lease Lease);
+
+    /// <summary>Redeems the ticket and takes a lease: 401 bad ticket, 429 + Retry-After user limit, 503 Redis down.</summary>
+    internal static async Task<Admission> AdmitAsync(string? ticket, RealtimeServices rt, RealtimeTickets tickets)
+    {
+        Guid? userId;
+        TicketFailure failure;
+        Lease lease;
+        bool acquired;
+        int retryAfter;
+        try
         {
-            var connection = new RealtimeConnection(ws, uid, lease, rt);
-            rt.Registry.Add(connection);
-            rt.Metrics.Connected();
-            await connection.RunAsync();
+            (userId, failure) = await tickets.RedeemAsync(ticket);
+            lease = new Lease(userId ?? Guid.Empty, $"{InstanceTag}-{Interlocked.Increment(ref nextConnection)}");
+            (acquired, retryAfter) = userId is null ? (false, 0) : await rt.Limiter.TryAcquireAsync(lease);
         }
+        catch (Exception e) when (HttpBasics.IsUnavailable(e))
+        {
+            // Redis (tickets, leases) is down: the same 503 the rest of the API answers.
+            return new(new(503, "unavailable", "A dependency is unavailable; retry shortly.", 1), Guid.Empty, default);
+        }
+        if (userId is not { } uid)
+        {
+            var reason = failure.ToString().ToLowerInvariant();
+            rt.Metrics.TicketFailed(reason);
+            return new(new(401, "bad_ticket", $"The ticket is {reason}; get a new one from POST /api/realtime/ticket.", null), Guid.Empty, default);
+        }
+        if (!acquired)
+        {
+            rt.Metrics.UserLimitRejected();
+            return new(new(429, "too_many_connections", $"At most {rt.Options.MaxConnectionsPerUser} open connections per user.", retryAfter), Guid.Empty, default);
+        }
+        return new(null, uid, lease);
+    }
+
+    /// <summary>Runs one accepted socket to its end, whichever path accepted it.</summary>
+    internal static Task RunConnectionAsync(WebSocket ws, Guid userId, Lease lease, RealtimeServices rt)
+    {
+        // Not async: one fewer state machine kept alive per idle socket.
+        var connection = new RealtimeConnection(ws, userId, lease, rt);
+        rt.Registry.Add(connection);
+        rt.Metrics.Connected();
+        return connection.RunAsync();
     }
 
     /// <summary>
     /// No Origin (a non-browser client): allowed, the ticket authenticates it. With an allowlist,
     /// the origin must be listed; without one, only the page's own origin (same host) may connect.
     /// </summary>
-    internal static bool OriginAllowed(HttpRequest request, string[] allowed)
+    internal static bool OriginAllowed(HttpRequest request, string[] allowed) =>
+        OriginAllowed(request.Headers.Origin, request.Host.Value, allowed);
+
+    internal static bool OriginAllowed(string? origin, string? host, string[] allowed)
     {
-        string? origin = request.Headers.Origin;
         if (string.IsNullOrEmpty(origin)) return true;
         if (allowed.Length > 0)
             return allowed.Any(a => string.Equals(a.TrimEnd('/'), origin.TrimEnd('/'), StringComparison.OrdinalIgnoreCase));
         return Uri.TryCreate(origin, UriKind.Absolute, out var u)
-            && string.Equals(u.IsDefaultPort ? u.Host : u.Authority, request.Host.Value, StringComparison.OrdinalIgnoreCase);
+            && string.Equals(u.IsDefaultPort ? u.Host : u.Authority, host, StringComparison.OrdinalIgnoreCase);
     }
 
     private static async Task Refuse(HttpContext ctx, int status, string code, string detail)
     {
+        // /ws is served ahead of the pipeline, so its refusals add the security headers themselves.
+        SecurityHeaders.Apply(ctx.Response);
         ctx.Response.StatusCode = status;
         await ApiProblem.Create(status, code, detail).ExecuteAsync(ctx);
     }

@@ -21,7 +21,9 @@ public sealed class RealtimeMetrics
     private readonly Counter<long> userLimitRejections;
     private readonly Counter<long> ticketFailures;
     private readonly Counter<long> publishFailures;
+    private readonly Counter<long> busReceived;
     private long slowConsumerTotal;
+    private long busReceivedTotal;
     private long publishFailureTotal;
 
     public RealtimeMetrics(IMeterFactory meters)
@@ -43,12 +45,22 @@ public sealed class RealtimeMetrics
         userLimitRejections = m.CreateCounter<long>("shopgpt.realtime.user_limit_rejections", "{request}", "Upgrades refused by the per-user connection limit (429)");
         ticketFailures = m.CreateCounter<long>("shopgpt.realtime.ticket_failures", "{request}", "Upgrades refused for their ticket (401), by reason");
         publishFailures = m.CreateCounter<long>("shopgpt.realtime.publish_failures", "{event}", "Events not handed to Redis or to a worker, by reason");
+        busReceived = m.CreateCounter<long>("shopgpt.realtime.bus_received", "{event}", "Events received from other instances through Redis");
     }
 
     /// <summary>For tests: slow-consumer closes of this instance (the meter is process-wide).</summary>
     internal long SlowConsumerTotal => Interlocked.Read(ref slowConsumerTotal);
 
     internal long PublishFailureTotal => Interlocked.Read(ref publishFailureTotal);
+
+    /// <summary>For tests: events this instance received through Redis (never its own publications).</summary>
+    internal long BusReceivedTotal => Interlocked.Read(ref busReceivedTotal);
+
+    public void BusReceived()
+    {
+        Interlocked.Increment(ref busReceivedTotal);
+        busReceived.Add(1);
+    }
 
     public void Connected()
     {

@@ -106,6 +106,30 @@ public sealed partial class CatalogAssistantTests(CatalogFixture fx)
     }
 
     [Fact]
+    public async Task EachStepOfATurnBeforeItsFirstChunkIsTimedInMetrics()
+    {
+        // A MeterListener, not a /metrics scrape: OpenTelemetry's exporters are process-wide and
+        // other instances in this test process share them.
+        var stages = new System.Collections.Concurrent.ConcurrentDictionary<string, int>();
+        using var listener = new System.Diagnostics.Metrics.MeterListener();
+        listener.InstrumentPublished = (instrument, l) =>
+        {
+            if (instrument.Name == "shopgpt.assistant.turn_stage_duration") l.EnableMeasurementEvents(instrument);
+        };
+        listener.SetMeasurementEventCallback<double>((_, value, tags, _) =>
+        {
+            foreach (var tag in tags)
+                if (tag.Key == "stage" && value >= 0) stages.AddOrUpdate((string)tag.Value!, 1, (_, n) => n + 1);
+        });
+        listener.Start();
+
+        using var user = await fx.App.GuestAsync();
+        var cid = await user.CreateConversationAsync();
+        await AskAsync(user, cid, "case for galaxy s7");
+        Assert.All(new[] { "queue", "context", "plan", "provider" }, stage => Assert.True(stages.ContainsKey(stage), $"no {stage} timing"));
+    }
+
+    [Fact]
     public async Task ABroadRequestGetsAClarifyingQuestion()
     {
         using var user = await fx.App.GuestAsync();

@@ -146,4 +146,25 @@ public sealed class OrchestratorTests(CatalogFixture fx)
         Assert.Equal("complete", (await events.DoneAsync(b)).Status);
         Assert.Equal("B.", (await StoredAnswerAsync(user, b)).GetProperty("text").GetString());
     }
+
+    [Fact]
+    public async Task AStopReceivedByAnotherInstanceStopsTheTurnWhereItRuns()
+    {
+        var (a, chat, events) = await StartAsync();
+        await using var _a = a;
+        var (b, _, _) = await StartAsync();
+        await using var _b = b;
+        using var user = await a.GuestAsync();
+        var cid = await user.CreateConversationAsync();
+        var script = chat.Next();
+        await SendAsync(user, cid, "usb cable");
+        script.Say("Partial on A");
+        await events.WaitAsync<AssistantDelta>(d => d.ConversationId == cid);
+
+        Assert.False(b.Services.GetRequiredService<IAssistantTurns>().Stop(user.Id, cid)); // not running on B: broadcast
+        await script.Cancelled.Task.WaitAsync(TimeSpan.FromSeconds(30));
+        var done = await events.DoneAsync(cid);
+        Assert.Equal("stopped", done.Status);
+        Assert.Equal("Partial on A", (await StoredAnswerAsync(user, cid)).GetProperty("text").GetString());
+    }
 }

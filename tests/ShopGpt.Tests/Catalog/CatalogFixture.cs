@@ -36,7 +36,6 @@ public sealed class CatalogFixture : IAsyncLifetime
             ["Catalog:SeedPath"] = CatalogPath,
             ["Assistant:Enabled"] = "true",
             ["Assistant:CatalogChunkDelayMs"] = "0",
-            ["Assistant:Enabled"] = "true",
         };
         foreach (var (k, v) in extra) s[k] = v;
         return s;

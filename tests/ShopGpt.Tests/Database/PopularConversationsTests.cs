@@ -42,6 +42,26 @@ public sealed class PopularConversationsTests(AppFixture fx)
     }
 
     [Fact]
+    public async Task PopularIsServedFromTheCacheUntilTheAppsNextRefreshDropsIt()
+    {
+        using var user = await fx.App.GuestAsync();
+        async Task<List<Guid>> IdsAsync() =>
+            (await user.Http.GetFromJsonAsync<JsonElement>("/api/conversations/popular?limit=100"))
+                .GetProperty("items").EnumerateArray().Select(i => i.GetProperty("id").GetGuid()).ToList();
+
+        await RefreshUntilDoneAsync(fx.App);
+        await IdsAsync(); // cached now
+        var cid = await SharedConversationAsync(user, 3);
+        // A refresh behind the app's back (no invalidation): the cached list is still served...
+        await using (var cmd = fx.App.Services.GetRequiredService<NpgsqlDataSource>().CreateCommand(PopularConversations.RefreshSql))
+            await cmd.ExecuteNonQueryAsync();
+        Assert.DoesNotContain(cid, await IdsAsync());
+        // ...and the app's own refresh drops the entry, so the next read shows the new view.
+        await RefreshUntilDoneAsync(fx.App);
+        Assert.Contains(cid, await IdsAsync());
+    }
+
+    [Fact]
     public async Task PopularRejectsABadLimit()
     {
         using var user = await fx.App.GuestAsync();

@@ -23,6 +23,9 @@ public sealed class PrivatePostgres : IAsyncDisposable
 
     public string ConnectionString => $"Host=127.0.0.1;Port={Port};Username=shopgpt;Database=postgres";
 
+    /// <summary>The server's log (what auto_explain and the server write).</summary>
+    public string LogPath => Path.Combine(dir, "pg", "log.txt");
+
     public static async Task<PrivatePostgres> StartAsync()
     {
         var dir = Path.Combine(Path.GetTempPath(), $"shopgpt-pg-{Guid.NewGuid():N}");
@@ -36,7 +39,7 @@ public sealed class PrivatePostgres : IAsyncDisposable
         return pg;
     }
 
-    public Task StartServerAsync() => RunAsync("runuser", "-u", "postgres", "--", $"{Bin}/pg_ctl", "-D", Path.Combine(dir, "pg"), "-w", "-l", Path.Combine(dir, "pg", "log.txt"),
+    public Task StartServerAsync() => RunAsync("runuser", "-u", "postgres", "--", $"{Bin}/pg_ctl", "-D", Path.Combine(dir, "pg"), "-w", "-l", LogPath,
         "-o", $"-p {Port} -c listen_addresses=127.0.0.1 -c unix_socket_directories='' -c fsync=off", "start");
 
     /// <summary>Stops the server abruptly (immediate mode: no clean shutdown, like a crash).</summary>

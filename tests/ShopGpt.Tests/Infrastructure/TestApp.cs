@@ -22,14 +22,18 @@ public sealed class TestApp : IAsyncDisposable
 
     public IServiceProvider Services => App.Services;
 
-    public static async Task<TestApp> StartAsync(IDictionary<string, string?>? settings = null, Action<IServiceCollection>? overrides = null)
+    /// <summary>
+    /// The configuration every test instance runs with (in-process or as a child process),
+    /// overlaid with <paramref name="overrides"/>.
+    /// </summary>
+    public static Dictionary<string, string?> Settings(IDictionary<string, string?>? overrides = null, int maxPoolSize = 40)
     {
         var config = new Dictionary<string, string?>
         {
             ["ConnectionStrings:Postgres"] = TestEnvironment.Postgres,
             ["ConnectionStrings:Redis"] = TestEnvironment.Redis,
             ["Database:MinPoolSize"] = "0",
-            ["Database:MaxPoolSize"] = "40",
+            ["Database:MaxPoolSize"] = maxPoolSize.ToString(System.Globalization.CultureInfo.InvariantCulture),
             ["Accounts:PasswordIterations"] = "1000",
             ["Logging:LogLevel:Default"] = "Warning",
             // Features other than the assistant count a conversation's messages exactly; the
@@ -40,8 +44,14 @@ public sealed class TestApp : IAsyncDisposable
             ["RateLimits:PerUserPerSecond"] = "1000000",
             ["RateLimits:PerUserBurst"] = "1000000",
         };
-        if (settings is not null)
-            foreach (var (k, v) in settings) config[k] = v;
+        if (overrides is not null)
+            foreach (var (k, v) in overrides) config[k] = v;
+        return config;
+    }
+
+    public static async Task<TestApp> StartAsync(IDictionary<string, string?>? settings = null, Action<IServiceCollection>? overrides = null)
+    {
+        var config = Settings(settings);
 
         var app = AppHost.Build([], b =>
         {

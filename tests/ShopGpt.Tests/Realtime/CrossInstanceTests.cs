@@ -2,6 +2,7 @@ using System.Net.WebSockets;
 using ShopGpt.Server.Messaging;
 using ShopGpt.Server.Realtime;
 using ShopGpt.Tests.Infrastructure;
+using StackExchange.Redis;
 
 namespace ShopGpt.Tests.Realtime;
 
@@ -38,6 +39,57 @@ public sealed class CrossInstanceTests(RealtimePair pair)
         Assert.Equal([1L, 2, 3, 4], onA.MsgSeqs(cid));
         await onB.MsgAsync(cid, 4);
         Assert.Equal([1L, 2, 3, 4], onB.MsgSeqs(cid));
+    }
+
+    [Fact]
+    public async Task AnInstanceIsNeverSentItsOwnPublicationsButOthersGetThem()
+    {
+        // A fresh instance, so its received-through-Redis counter sees only this test's traffic.
+        await using var solo = await TestApp.StartAsync();
+        var soloMetrics = solo.Services.GetRequiredService<RealtimeMetrics>();
+        var bMetrics = pair.B.Services.GetRequiredService<RealtimeMetrics>();
+        using var user = await solo.GuestAsync();
+        var cid = await user.CreateConversationAsync();
+        await using var local = await WsClient.ConnectAsync(solo, user);
+        await using var remote = await WsClient.ConnectAsync(pair.B, user);
+        await local.SubscribeAsync(cid);
+        await remote.SubscribeAsync(cid);
+        var bBefore = bMetrics.BusReceivedTotal;
+
+        for (var i = 1; i <= 15; i++) await local.SendAsync(new { t = "send", cid, @ref = $"r{i}", text = $"m{i}" });
+        await local.MsgAsync(cid, 15);
+        await remote.MsgAsync(cid, 15);
+        Assert.Equal(Enumerable.Range(1, 15).Select(i => (long)i), local.MsgSeqs(cid));
+        Assert.Equal(Enumerable.Range(1, 15).Select(i => (long)i), remote.MsgSeqs(cid));
+        Assert.Equal(0, soloMetrics.BusReceivedTotal);          // its 15 publications never came back to it
+        Assert.True(bMetrics.BusReceivedTotal - bBefore >= 15); // ...but reached the other instance
+
+        // The counter does count: a publication of the other instance arrives through Redis.
+        await remote.SendAsync(new { t = "send", cid, @ref = "from-b", text = "m16" });
+        await local.MsgAsync(cid, 16);
+        Assert.Equal(1, soloMetrics.BusReceivedTotal);
+    }
+
+    [Fact]
+    public async Task InterestLeftBehindByACrashedInstanceIsPrunedAndTheKeyExpires()
+    {
+        using var user = await pair.A.GuestAsync();
+        var cid = await user.CreateConversationAsync();
+        await using var raw = await ConnectionMultiplexer.ConnectAsync(TestEnvironment.Redis);
+        var db = raw.GetDatabase();
+        var key = "rt:interest:" + cid.ToString("N");
+        // What a crashed instance leaves: an entry whose expiry has passed and that nobody refreshes.
+        await db.SortedSetAddAsync(key, "crashed-instance", 1);
+
+        await using var ws = await WsClient.ConnectAsync(pair.B, user);
+        await ws.SubscribeAsync(cid);
+        var members = (await db.SortedSetRangeByRankAsync(key)).Select(m => m.ToString()).ToArray();
+        Assert.DoesNotContain("crashed-instance", members);
+        Assert.Single(members); // B's own, live entry
+        var ttl = await db.KeyTimeToLiveAsync(key);
+        Assert.NotNull(ttl);    // with no live instance refreshing it, the whole key goes away
+        (await user.SendAsync(cid, "still delivered")).EnsureSuccessStatusCode();
+        await ws.MsgAsync(cid, 1);
     }
 
     [Fact]

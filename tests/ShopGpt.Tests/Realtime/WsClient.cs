@@ -59,7 +59,21 @@ public sealed class WsClient : IAsyncDisposable
         return (await res.Content.ReadFromJsonAsync<JsonElement>()).GetProperty("ticket").GetString()!;
     }
 
-    public static async Task<WsClient> ConnectWithTicketAsync(TestApp app, string? ticket, string? origin = null, int? receiveBufferBytes = null, bool read = true, bool countDeltasOnly = false)
+    /// <summary>Ticket and upgrade against any server address (a child-process instance, a load balancer).</summary>
+    public static async Task<WsClient> ConnectAsync(Uri baseAddress, string token)
+    {
+        using var http = new HttpClient { BaseAddress = baseAddress, Timeout = TimeSpan.FromSeconds(30) };
+        http.DefaultRequestHeaders.Authorization = new("Bearer", token);
+        var res = await http.PostAsync("/api/realtime/ticket", null);
+        res.EnsureSuccessStatusCode();
+        var ticket = (await res.Content.ReadFromJsonAsync<JsonElement>()).GetProperty("ticket").GetString()!;
+        return await ConnectWithTicketAsync(baseAddress, ticket);
+    }
+
+    public static Task<WsClient> ConnectWithTicketAsync(TestApp app, string? ticket, string? origin = null, int? receiveBufferBytes = null, bool read = true, bool countDeltasOnly = false) =>
+        ConnectWithTicketAsync(app.BaseAddress, ticket, origin, receiveBufferBytes, read, countDeltasOnly);
+
+    public static async Task<WsClient> ConnectWithTicketAsync(Uri baseAddress, string? ticket, string? origin = null, int? receiveBufferBytes = null, bool read = true, bool countDeltasOnly = false)
     {
         var ws = new ClientWebSocket();
         ws.Options.CollectHttpResponseDetails = true;
@@ -76,7 +90,7 @@ public sealed class WsClient : IAsyncDisposable
                 return new NetworkStream(s, ownsSocket: true);
             };
         }
-        var uri = new UriBuilder(app.BaseAddress) { Scheme = "ws", Path = "/ws", Query = ticket is null ? "" : $"ticket={Uri.EscapeDataString(ticket)}" }.Uri;
+        var uri = new UriBuilder(baseAddress) { Scheme = "ws", Path = "/ws", Query = ticket is null ? "" : $"ticket={Uri.EscapeDataString(ticket)}" }.Uri;
         await ws.ConnectAsync(uri, new HttpMessageInvoker(handler), CancellationToken.None);
         var c = new WsClient(ws) { CountDeltasOnly = countDeltasOnly };
         if (read) c.StartReading();

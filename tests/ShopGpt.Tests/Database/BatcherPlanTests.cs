@@ -1,0 +1,78 @@
+using Npgsql;
+using ShopGpt.Tests.Infrastructure;
+
+namespace ShopGpt.Tests.Database;
+
+/// <summary>
+/// The group-commit batcher's resend lookup (client ids already stored) must be planned for the
+/// partition as it is now. PostgreSQL caches a generic plan for a prepared statement after five
+/// executions; made while the month's partition was small it is a hash join over a sequential
+/// scan, and it stayed cached until autovacuum next analyzed the partition: after a burst every
+/// batch scanned the whole partition (~50 ms at 300k rows; docs/benchmarks.md, fan-out third pass).
+/// </summary>
+public sealed class BatcherPlanTests
+{
+    [Fact]
+    public async Task TheResendLookupDoesNotScanThePartitionAfterItGrewPastItsCachedPlan()
+    {
+        await using var pg = await PrivatePostgres.StartAsync();
+        await using (var admin = new NpgsqlConnection(pg.ConnectionString))
+        {
+            await admin.OpenAsync();
+            // Every plan the app's sessions execute goes to the server log (auto_explain ships with PostgreSQL).
+            foreach (var sql in new[]
+                     {
+                         "alter database postgres set session_preload_libraries = 'auto_explain'",
+                         "alter database postgres set auto_explain.log_min_duration = 0",
+                         // No ANALYZE behind the test's back (it would invalidate cached plans, as
+                         // any DDL on the partition would).
+                         "alter system set autovacuum = off",
+                         "select pg_reload_conf()",
+                     })
+                await new NpgsqlCommand(sql, admin).ExecuteNonQueryAsync();
+        }
+        // A small pool: the batcher's statements run on the same few sessions, so each session
+        // executes the lookup often enough for PostgreSQL to consider its generic plan.
+        await using var app = await TestApp.StartAsync(new Dictionary<string, string?>
+        {
+            ["ConnectionStrings:Postgres"] = pg.ConnectionString,
+            ["Database:MaxPoolSize"] = "3",
+        });
+        using var user = await app.GuestAsync();
+        var cid = await user.CreateConversationAsync();
+        // Sends in bursts (batches of several keys, as under load), while the partition is small.
+        for (var burst = 0; burst < 12; burst++)
+            foreach (var res in await Task.WhenAll(Enumerable.Range(0, 12).Select(i => user.SendAsync(cid, $"small {burst}.{i}", $"small-{burst}-{i}"))))
+                res.EnsureSuccessStatusCode();
+
+        // The partition grows by a burst, with no ANALYZE in between.
+        var bulk = await user.CreateConversationAsync();
+        await using (var admin = new NpgsqlConnection(pg.ConnectionString))
+        {
+            await admin.OpenAsync();
+            await using var insert = new NpgsqlCommand(
+                """
+                insert into messages (user_id, conversation_id, seq, message_id, role, text, client_id, created_at)
+                select $1, $2, g, gen_random_uuid(), 'user', 'bulk ' || g, 'bulk-' || g, now() from generate_series(1, 100000) g
+                """, admin);
+            insert.Parameters.AddWithValue(user.Id);
+            insert.Parameters.AddWithValue(bulk);
+            await insert.ExecuteNonQueryAsync();
+        }
+
+        var mark = new FileInfo(pg.LogPath).Length;
+        for (var i = 0; i < 6; i++) (await user.SendAsync(cid, $"after {i}", $"after-{i}")).EnsureSuccessStatusCode();
+
+        // auto_explain writes a plan when its statement ends, before the batch commits and the
+        // sends are acknowledged: the plans of these six batches are in the log now.
+        string log;
+        await using (var f = new FileStream(pg.LogPath, FileMode.Open, FileAccess.Read, FileShare.ReadWrite))
+        {
+            f.Seek(mark, SeekOrigin.Begin);
+            log = await new StreamReader(f).ReadToEndAsync();
+        }
+        var lookups = log.Split("LOG:  duration:").Where(e => e.Contains("as k(u, c, cl)", StringComparison.Ordinal)).ToList();
+        Assert.True(lookups.Count >= 6, $"expected the plans of 6 lookups in the server log, found {lookups.Count}");
+        Assert.All(lookups, plan => Assert.DoesNotContain("Seq Scan on messages_2", plan, StringComparison.Ordinal));
+    }
+}
