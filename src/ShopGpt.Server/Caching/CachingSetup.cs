@@ -52,6 +52,7 @@ public static class CachingSetup
         builder.Services.AddSingleton<CacheMetrics>();
         builder.Services.AddSingleton<CachePolicies>();
         builder.Services.AddSingleton<ShopCache>();
+        builder.Services.AddHostedService<DelayedRemovalService>();
         builder.Services.AddSingleton<ProductCache>();
         builder.Services.ConfigureHttpJsonOptions(o => o.SerializerOptions.TypeInfoResolverChain.Add(CachingApiJsonContext.Default));
 

@@ -88,24 +88,103 @@ public sealed partial class ShopCache
 
     /// <summary>
     /// Removal after a write to the source: removes now, and once more when any factory that
-    /// read the old data before the write can no longer be running (hard timeout + 1 s), so a
-    /// slow read that started before the write cannot leave the old value cached.
+    /// read the old data before the write can no longer be running, i.e. at or after the key's
+    /// LAST invalidation + hard timeout + 1 s, so a slow read that started before the write
+    /// cannot leave the old value cached.
     /// </summary>
     public async ValueTask InvalidateAsync(string key, CancellationToken ct = default)
     {
+        // Scheduled before the immediate removal, so even a failed one is followed by the late one.
+        ScheduleDelayedRemoval(key);
         await RemoveAsync(key, ct);
-        _ = Task.Run(async () =>
+    }
+
+    /// <summary>
+    /// Due time (clock ms) of the one pending late removal per key. A re-invalidation moves the
+    /// due time later instead of adding a timer: a hot key invalidated 5×/s gets ONE late removal
+    /// when it goes quiet, not 5 per second. That still bounds staleness: a stale value is stored
+    /// by a factory that started before some invalidation and so finishes within the hard timeout
+    /// of it; if another invalidation follows the store, its immediate removal drops the value,
+    /// otherwise the store happened before the last invalidation + hard timeout and the final late
+    /// removal drops it. Entries leave once due, so this holds only the keys invalidated in the
+    /// last hard timeout + 1 s (+ one tick).
+    /// </summary>
+    private readonly ConcurrentDictionary<string, long> delayedRemovals = new(StringComparer.Ordinal);
+
+    /// <summary>How often <see cref="RunDelayedRemovalsAsync"/> looks for due keys: late by at most this, cheap when idle.</summary>
+    internal static readonly TimeSpan DelayedRemovalTick = TimeSpan.FromMilliseconds(250);
+
+    // Removals sent at once per sweep: StackExchange.Redis pipelines them on the one connection,
+    // one after the other would be a round trip each.
+    private const int DelayedRemovalParallelism = 64;
+
+    private void ScheduleDelayedRemoval(string key)
+    {
+        var due = (clock.GetUtcNow() + options.FactoryHardTimeout + TimeSpan.FromSeconds(1)).ToUnixTimeMilliseconds();
+        // Max: a later due time never moves earlier (two racing invalidations keep the later one).
+        delayedRemovals.AddOrUpdate(key, static (_, due) => due, static (_, old, due) => Math.Max(old, due), due);
+    }
+
+    /// <summary>
+    /// Removes every key whose late removal is due now; returns how many. Called by
+    /// <see cref="RunDelayedRemovalsAsync"/>; tests call it directly to sweep at a chosen clock time.
+    /// </summary>
+    internal async Task<int> RemoveDueAsync(CancellationToken ct = default)
+    {
+        var now = clock.GetUtcNow().ToUnixTimeMilliseconds();
+        var due = new List<string>();
+        foreach (var entry in delayedRemovals)
         {
-            try
+            // Only if the due time is unchanged: a re-invalidation since the read moved it later,
+            // and that later removal (still in the dictionary) is the one that counts.
+            if (entry.Value <= now && delayedRemovals.TryRemove(entry)) due.Add(entry.Key);
+        }
+        for (var i = 0; i < due.Count; i += DelayedRemovalParallelism)
+        {
+            var chunk = due.GetRange(i, Math.Min(DelayedRemovalParallelism, due.Count - i));
+            await Task.WhenAll(chunk.Select(async key =>
             {
-                await Task.Delay(options.FactoryHardTimeout + TimeSpan.FromSeconds(1), clock);
-                await RemoveAsync(key);
-            }
-            catch (Exception e)
+                try
+                {
+                    await RemoveAsync(key, ct);
+                }
+                catch (Exception e) when (e is not OperationCanceledException || !ct.IsCancellationRequested)
+                {
+                    // Not retried (it was not before either): FusionCache already queues L2 removals
+                    // that fail for auto-recovery, so a throw here is rare; one key must not stop the rest.
+                    LogDelayedRemoveFailed(log, e.GetType().Name, e);
+                }
+            }));
+        }
+        return due.Count;
+    }
+
+    /// <summary>
+    /// The one loop behind every late removal (run by <see cref="DelayedRemovalService"/>): one
+    /// timer for the whole instance instead of a Task.Delay per invalidation. Ends when
+    /// <paramref name="stoppingToken"/> fires and never throws otherwise.
+    /// </summary>
+    internal async Task RunDelayedRemovalsAsync(CancellationToken stoppingToken)
+    {
+        using var timer = new PeriodicTimer(DelayedRemovalTick, clock);
+        try
+        {
+            while (await timer.WaitForNextTickAsync(stoppingToken))
             {
-                LogDelayedRemoveFailed(log, e.GetType().Name, e);
+                try
+                {
+                    if (!delayedRemovals.IsEmpty) await RemoveDueAsync(stoppingToken);
+                }
+                catch (Exception e) when (e is not OperationCanceledException || !stoppingToken.IsCancellationRequested)
+                {
+                    // Logged, never thrown: a BackgroundService that throws stops the whole host.
+                    LogDelayedRemoveFailed(log, e.GetType().Name, e);
+                }
             }
-        }, CancellationToken.None);
+        }
+        catch (OperationCanceledException) when (stoppingToken.IsCancellationRequested)
+        {
+        }
     }
 
     /// <summary>
@@ -242,4 +321,10 @@ public sealed partial class ShopCache
 
     [LoggerMessage(Level = LogLevel.Warning, Message = "Early cache refresh failed ({ErrorType})")]
     private static partial void LogEarlyRefreshFailed(ILogger logger, string errorType, Exception e);
+}
+
+/// <summary>Runs <see cref="ShopCache"/>'s late-removal loop for the life of the app.</summary>
+public sealed class DelayedRemovalService(ShopCache cache) : BackgroundService
+{
+    protected override Task ExecuteAsync(CancellationToken stoppingToken) => cache.RunDelayedRemovalsAsync(stoppingToken);
 }

@@ -4,8 +4,9 @@ namespace ShopGpt.Server.Conversations;
 
 /// <summary>
 /// The first page of a user's conversation list, cached per (user, archived) as the largest
-/// page (100); a first page of any smaller limit is its prefix. Every write that can change
-/// the list (create, patch, delete, a stored message) invalidates both entries of the owner.
+/// page (100); a first page of any smaller limit is its prefix. Writes that can move a
+/// conversation between the lists (create, patch, delete) invalidate both entries of the owner;
+/// a stored message invalidates only the list its conversation is in.
 /// </summary>
 public sealed class ConversationListCache(ShopCache cache, CachePolicies policies, ConversationStore store)
 {
@@ -21,8 +22,17 @@ public sealed class ConversationListCache(ShopCache cache, CachePolicies policie
         return page.GetRange(0, Math.Min(limit, page.Count));
     }
 
-    // Both entries at once: the send path acknowledges (and fans out) only after this, so two
-    // Redis round trips one after the other were two waits on every stored message.
+    // Both entries, for create, patch and delete (the conversation may have changed lists), and
+    // at once: the request answers only after this, so two Redis round trips one after the other
+    // were two waits.
     public Task InvalidateAsync(Guid userId, CancellationToken ct = default) =>
         Task.WhenAll(cache.InvalidateAsync(Key(userId, archived: false), ct).AsTask(), cache.InvalidateAsync(Key(userId, archived: true), ct).AsTask());
+
+    /// <summary>
+    /// Only the list the conversation is in: for a stored message, whose batcher read
+    /// <paramref name="archived"/> under the conversation's row lock. A PATCH that archives
+    /// concurrently waits for that lock and invalidates both lists itself after its commit.
+    /// </summary>
+    public Task InvalidateAsync(Guid userId, bool archived, CancellationToken ct = default) =>
+        cache.InvalidateAsync(Key(userId, archived), ct).AsTask();
 }

@@ -134,8 +134,8 @@ public sealed partial class MessageBatcher : BackgroundService
         var started = Stopwatch.GetTimestamp();
         try
         {
-            var results = await WriteAsync(batch, CancellationToken.None);
-            await InvalidateListsAsync(batch, results);
+            var (results, lists) = await WriteAsync(batch, CancellationToken.None);
+            await InvalidateListsAsync(lists);
             for (var i = 0; i < batch.Count; i++) batch[i].Completion.TrySetResult(results[i]);
             commitLatency.Record(Stopwatch.GetElapsedTime(started).TotalSeconds);
         }
@@ -148,19 +148,18 @@ public sealed partial class MessageBatcher : BackgroundService
     }
 
     /// <summary>
-    /// A stored message moves its conversation to the top of the owner's list: drop the cached
-    /// first pages before acknowledging, so the sender's next list shows it. A cache failure
-    /// never fails a committed write.
+    /// A stored message moves its conversation to the top of the owner's list: drop that cached
+    /// first page before acknowledging, so the sender's next list shows it. Only the list the
+    /// conversation is in (archived or not, read under its row lock), once per batch: each
+    /// invalidation is a Redis DEL + backplane message now and a late removal later. A cache
+    /// failure never fails a committed write.
     /// </summary>
-    private async Task InvalidateListsAsync(List<Pending> batch, SendOutcome[] results)
+    private async Task InvalidateListsAsync(HashSet<(Guid Owner, bool Archived)> lists)
     {
-        if (listCache is null) return;
+        if (listCache is null || lists.Count == 0) return;
         try
         {
-            var owners = new HashSet<Guid>();
-            for (var i = 0; i < batch.Count; i++)
-                if (results[i] is { Found: true, Duplicate: false }) owners.Add(batch[i].Message.UserId);
-            await Task.WhenAll(owners.Select(o => listCache.InvalidateAsync(o)));
+            await Task.WhenAll(lists.Select(l => listCache.InvalidateAsync(l.Owner, l.Archived)));
         }
         catch (Exception e)
         {
@@ -168,9 +167,11 @@ public sealed partial class MessageBatcher : BackgroundService
         }
     }
 
-    private async Task<SendOutcome[]> WriteAsync(List<Pending> batch, CancellationToken ct)
+    /// <returns>Each send's outcome, and the (owner, archived) lists that got a new message.</returns>
+    private async Task<(SendOutcome[] Results, HashSet<(Guid Owner, bool Archived)> Lists)> WriteAsync(List<Pending> batch, CancellationToken ct)
     {
         var results = new SendOutcome[batch.Count];
+        var lists = new HashSet<(Guid Owner, bool Archived)>();
         var convKeys = batch.Select(p => (p.Message.UserId, p.Message.ConversationId)).Distinct().OrderBy(k => k.ConversationId).ToArray();
 
         await using var conn = await db.OpenConnectionAsync(ct);
@@ -181,15 +182,17 @@ public sealed partial class MessageBatcher : BackgroundService
         // (resends, answered with the original row). Ownership is part of both keys, so another
         // user's conversation is simply not found. Read committed gives each statement its own
         // snapshot, taken when it starts: the lookup runs after the locks are held, so it sees
-        // every row a concurrent writer of these conversations committed before us.
+        // every row a concurrent writer of these conversations committed before us. archived is
+        // read under the same lock: a PATCH that (un)archives waits for it, then invalidates both lists.
         var lastSeq = new Dictionary<(Guid, Guid), long>();
+        var archived = new Dictionary<(Guid, Guid), bool>();
         var existing = new Dictionary<(Guid, string), Message>();
         var withClientId = batch.Where(p => p.Message.ClientId is not null).ToArray();
         await using (var read = new NpgsqlBatch(conn, tx))
         {
             read.BatchCommands.Add(new NpgsqlBatchCommand(
                 """
-                select c.user_id, c.conversation_id, c.last_seq from conversations c
+                select c.user_id, c.conversation_id, c.last_seq, c.archived from conversations c
                 join unnest($1::uuid[], $2::uuid[]) as k(u, c2) on c.user_id = k.u and c.conversation_id = k.c2
                 order by c.conversation_id for update of c
                 """)
@@ -227,7 +230,11 @@ public sealed partial class MessageBatcher : BackgroundService
                 read.BatchCommands.Add(new NpgsqlBatchCommand("set local plan_cache_mode = auto"));
             }
             await using var r = await read.ExecuteReaderAsync(ct);
-            while (await r.ReadAsync(ct)) lastSeq[(r.GetGuid(0), r.GetGuid(1))] = r.GetInt64(2);
+            while (await r.ReadAsync(ct))
+            {
+                lastSeq[(r.GetGuid(0), r.GetGuid(1))] = r.GetInt64(2);
+                archived[(r.GetGuid(0), r.GetGuid(1))] = r.GetBoolean(3);
+            }
             if (withClientId.Length > 0 && await r.NextResultAsync(ct))
             {
                 while (await r.ReadAsync(ct))
@@ -265,6 +272,7 @@ public sealed partial class MessageBatcher : BackgroundService
             rows.Add(row);
             owners.Add(m.UserId);
             products.Add(m.ProductsJson);
+            lists.Add((m.UserId, archived[(m.UserId, m.ConversationId)]));
             results[i] = new SendOutcome(row, Duplicate: false);
         }
 
@@ -321,7 +329,7 @@ public sealed partial class MessageBatcher : BackgroundService
         commits.Add(rows.Count);
         var dup = results.Count(r => r.Duplicate);
         if (dup > 0) duplicates.Add(dup);
-        return results;
+        return (results, lists);
     }
 
     // PostgreSQL keeps microseconds; the row handed back must equal the row stored.

@@ -61,6 +61,31 @@ public sealed class ConversationListCacheTests
     }
 
     [Fact]
+    public async Task AMessageToAnArchivedConversationReachesTheCachedArchivedFirstPageAndLeavesTheOtherListCached()
+    {
+        await using var app = await TestApp.StartAsync();
+        using var user = await app.GuestAsync();
+        var archived = await user.CreateConversationAsync("archived");
+        var open = await user.CreateConversationAsync("open");
+        Assert.Equal(HttpStatusCode.OK, (await user.Http.PatchAsJsonAsync($"/api/conversations/{archived}", new { archived = true })).StatusCode);
+        Assert.Equal(HttpStatusCode.Created, (await user.SendAsync(archived, "first")).StatusCode);
+
+        // Both first pages cached, then the open one changed behind the cache.
+        var cached = await FirstPageAsync(user.Http, "?archived=true");
+        Assert.Equal("first", cached[0].GetProperty("lastMessage").GetProperty("text").GetString());
+        Assert.Equal("open", (await FirstPageAsync(user.Http))[0].GetProperty("title").GetString());
+        await RetitleInDatabaseAsync(app, open, "changed behind the cache");
+
+        // The stored message invalidates the archived list it is in...
+        Assert.Equal(HttpStatusCode.Created, (await user.SendAsync(archived, "second")).StatusCode);
+        var after = await FirstPageAsync(user.Http, "?archived=true");
+        Assert.Equal(archived, after[0].GetProperty("id").GetGuid());
+        Assert.Equal("second", after[0].GetProperty("lastMessage").GetProperty("text").GetString());
+        // ...and only that one: the open list is still the cached page.
+        Assert.Equal("open", (await FirstPageAsync(user.Http))[0].GetProperty("title").GetString());
+    }
+
+    [Fact]
     public async Task AWriteOnOneInstanceReachesTheOtherInstancesCachedList()
     {
         await using var a = await TestApp.StartAsync();

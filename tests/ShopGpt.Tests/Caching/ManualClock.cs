@@ -1,11 +1,14 @@
 namespace ShopGpt.Tests.Caching;
 
-/// <summary>A clock the test moves by hand.</summary>
+/// <summary>
+/// A clock the test moves by hand. Timers still run on real time (the base TimeProvider's);
+/// readers on other threads (the cache's late-removal loop) see whole values, never a torn one.
+/// </summary>
 public sealed class ManualClock(DateTimeOffset start) : TimeProvider
 {
-    private DateTimeOffset now = start;
+    private long utcTicks = start.UtcTicks;
 
-    public override DateTimeOffset GetUtcNow() => now;
+    public override DateTimeOffset GetUtcNow() => new(Interlocked.Read(ref utcTicks), TimeSpan.Zero);
 
-    public void Advance(TimeSpan by) => now += by;
+    public void Advance(TimeSpan by) => Interlocked.Add(ref utcTicks, by.Ticks);
 }
