@@ -12,10 +12,10 @@ namespace ShopGpt.Tests.Database;
 /// </summary>
 public sealed class BatcherPlanTests
 {
-    [Fact]
-    public async Task TheResendLookupDoesNotScanThePartitionAfterItGrewPastItsCachedPlan()
+    /// <summary>A private PostgreSQL whose server log holds the plan of every statement, and an instance on it.</summary>
+    private static async Task<(PrivatePostgres Pg, TestApp App)> StartExplainedAsync()
     {
-        await using var pg = await PrivatePostgres.StartAsync();
+        var pg = await PrivatePostgres.StartAsync();
         await using (var admin = new NpgsqlConnection(pg.ConnectionString))
         {
             await admin.OpenAsync();
@@ -25,19 +25,37 @@ public sealed class BatcherPlanTests
                          "alter database postgres set session_preload_libraries = 'auto_explain'",
                          "alter database postgres set auto_explain.log_min_duration = 0",
                          // No ANALYZE behind the test's back (it would invalidate cached plans, as
-                         // any DDL on the partition would).
+                         // any DDL on the table would).
                          "alter system set autovacuum = off",
                          "select pg_reload_conf()",
                      })
                 await new NpgsqlCommand(sql, admin).ExecuteNonQueryAsync();
         }
         // A small pool: the batcher's statements run on the same few sessions, so each session
-        // executes the lookup often enough for PostgreSQL to consider its generic plan.
-        await using var app = await TestApp.StartAsync(new Dictionary<string, string?>
+        // executes them often enough for PostgreSQL to consider its generic plan.
+        var app = await TestApp.StartAsync(new Dictionary<string, string?>
         {
             ["ConnectionStrings:Postgres"] = pg.ConnectionString,
             ["Database:MaxPoolSize"] = "3",
         });
+        return (pg, app);
+    }
+
+    private static async Task<List<string>> PlansSinceAsync(PrivatePostgres pg, long mark)
+    {
+        // auto_explain writes a plan when its statement ends, before the batch commits and the
+        // sends are acknowledged: the plans of acknowledged sends are in the log.
+        await using var f = new FileStream(pg.LogPath, FileMode.Open, FileAccess.Read, FileShare.ReadWrite);
+        f.Seek(mark, SeekOrigin.Begin);
+        return [.. (await new StreamReader(f).ReadToEndAsync()).Split("LOG:  duration:")];
+    }
+
+    [Fact]
+    public async Task TheResendLookupDoesNotScanThePartitionAfterItGrewPastItsCachedPlan()
+    {
+        var (pg, app) = await StartExplainedAsync();
+        await using var _ = pg;
+        await using var __ = app;
         using var user = await app.GuestAsync();
         var cid = await user.CreateConversationAsync();
         // Sends in bursts (batches of several keys, as under load), while the partition is small.
@@ -63,16 +81,53 @@ public sealed class BatcherPlanTests
         var mark = new FileInfo(pg.LogPath).Length;
         for (var i = 0; i < 6; i++) (await user.SendAsync(cid, $"after {i}", $"after-{i}")).EnsureSuccessStatusCode();
 
-        // auto_explain writes a plan when its statement ends, before the batch commits and the
-        // sends are acknowledged: the plans of these six batches are in the log now.
-        string log;
-        await using (var f = new FileStream(pg.LogPath, FileMode.Open, FileAccess.Read, FileShare.ReadWrite))
-        {
-            f.Seek(mark, SeekOrigin.Begin);
-            log = await new StreamReader(f).ReadToEndAsync();
-        }
-        var lookups = log.Split("LOG:  duration:").Where(e => e.Contains("as k(u, c, cl)", StringComparison.Ordinal)).ToList();
+        var lookups = (await PlansSinceAsync(pg, mark)).Where(e => e.Contains("as k(u, c, cl)", StringComparison.Ordinal)).ToList();
         Assert.True(lookups.Count >= 6, $"expected the plans of 6 lookups in the server log, found {lookups.Count}");
         Assert.All(lookups, plan => Assert.DoesNotContain("Seq Scan on messages_2", plan, StringComparison.Ordinal));
+    }
+
+    /// <summary>
+    /// The same trap on the conversations table: the batcher locks and updates a batch's
+    /// conversations by key, and joined to unnest, a generic plan made while the table was small
+    /// is a hash join over a sequential scan; every message leaves a dead row version there
+    /// (updated_at is indexed, so no update is HOT), so until autovacuum runs each batch read the
+    /// whole, mostly dead table twice (fan-out bench: 9,000 scans in two minutes).
+    /// </summary>
+    [Fact]
+    public async Task TheBatcherLocksAndUpdatesConversationsByIndexAfterTheTableGrewPastItsCachedPlan()
+    {
+        var (pg, app) = await StartExplainedAsync();
+        await using var _ = pg;
+        await using var __ = app;
+        using var user = await app.GuestAsync();
+        var cids = new List<Guid>();
+        for (var i = 0; i < 30; i++) cids.Add(await user.CreateConversationAsync());
+        // Bursts across many conversations (batches of many keys, many times on each session)
+        // while the table is small: this is when a generic plan gets cached.
+        async Task BurstsAsync(string tag)
+        {
+            for (var burst = 0; burst < 8; burst++)
+                foreach (var res in await Task.WhenAll(cids.Select((cid, i) => user.SendAsync(cid, $"{tag} {burst}.{i}", $"{tag}-{burst}-{i}"))))
+                    res.EnsureSuccessStatusCode();
+        }
+        await BurstsAsync("small");
+
+        // The table grows, with no ANALYZE in between (as a young table grows under load).
+        await using (var admin = new NpgsqlConnection(pg.ConnectionString))
+        {
+            await admin.OpenAsync();
+            await using var insert = new NpgsqlCommand(
+                "insert into conversations (user_id, conversation_id, title) select $1, gen_random_uuid(), 'bulk' from generate_series(1, 20000)", admin);
+            insert.Parameters.AddWithValue(user.Id);
+            await insert.ExecuteNonQueryAsync();
+        }
+        var mark = new FileInfo(pg.LogPath).Length;
+        await BurstsAsync("grown");
+
+        var plans = await PlansSinceAsync(pg, mark);
+        var locks = plans.Where(e => e.Contains("as k(u, c2)", StringComparison.Ordinal) && e.Contains("for update", StringComparison.Ordinal)).ToList();
+        var updates = plans.Where(e => e.Contains("update conversations c set last_seq", StringComparison.Ordinal)).ToList();
+        Assert.True(locks.Count >= 8 && updates.Count >= 8, $"expected the plans of 8+ batches, found {locks.Count} locks and {updates.Count} updates");
+        Assert.All(locks.Concat(updates), plan => Assert.DoesNotContain("Seq Scan on conversations", plan, StringComparison.Ordinal));
     }
 }
