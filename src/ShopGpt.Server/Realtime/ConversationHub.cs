@@ -35,6 +35,11 @@ public sealed partial class ConversationHub : IConversationEvents, IHostedServic
     private readonly RealtimeMetrics metrics;
     private readonly RealtimeOptions options;
     private readonly ILogger<ConversationHub> log;
+    // Per shard, the topics holding events back for an earlier seq (touched by that shard's worker only).
+    private readonly HashSet<Topic>[] waiting;
+    // Per shard, whether a tick is useful (written by the worker, read by the timer).
+    private readonly int[] waitingCount;
+    private Timer? orderTimer;
     private Task[] workers = [];
 
     public ConversationHub(IConversationBus bus, RealtimeMetrics metrics, IOptions<RealtimeOptions> options, ILogger<ConversationHub> log)
@@ -46,8 +51,11 @@ public sealed partial class ConversationHub : IConversationEvents, IHostedServic
         var n = this.options.Workers > 0 ? this.options.Workers : Environment.ProcessorCount;
         shards = new Channel<Work>[n];
         topics = new Dictionary<Guid, Topic>[n];
+        waiting = new HashSet<Topic>[n];
+        waitingCount = new int[n];
         for (var i = 0; i < n; i++)
         {
+            waiting[i] = [];
             shards[i] = Channel.CreateBounded<Work>(new BoundedChannelOptions(this.options.WorkerQueueCapacity)
             {
                 SingleReader = true,
@@ -106,11 +114,21 @@ public sealed partial class ConversationHub : IConversationEvents, IHostedServic
             var shard = i;
             workers[i] = Task.Run(() => RunWorkerAsync(shard), CancellationToken.None);
         }
+        // One timer for the hub: a shard whose topics wait for a missing seq gets a tick.
+        var period = TimeSpan.FromMilliseconds(Math.Clamp(options.OrderWaitMs / 4, 5, 100));
+        orderTimer = new Timer(static h => ((ConversationHub)h!).TickWaitingShards(), this, period, period);
         return Task.CompletedTask;
+    }
+
+    private void TickWaitingShards()
+    {
+        for (var i = 0; i < shards.Length; i++)
+            if (Volatile.Read(ref waitingCount[i]) > 0) shards[i].Writer.TryWrite(new Work(WorkKind.Tick, null, null, 0, null));
     }
 
     public async Task StopAsync(CancellationToken cancellationToken)
     {
+        if (orderTimer is not null) await orderTimer.DisposeAsync();
         foreach (var s in shards) s.Writer.TryComplete();
         await Task.WhenAll(workers).WaitAsync(cancellationToken);
     }
@@ -139,7 +157,8 @@ public sealed partial class ConversationHub : IConversationEvents, IHostedServic
                 {
                     switch (w.Kind)
                     {
-                        case WorkKind.Deliver: Deliver(map, w.Event!); break;
+                        case WorkKind.Deliver: Deliver(map, w.Event!, shard); break;
+                        case WorkKind.Tick: ReleaseOverdue(shard); break;
                         case WorkKind.Add: Add(map, w.Subscription!, w.Ready!); break;
                         case WorkKind.GoLive: GoLive(w.Subscription!, w.Number); break;
                         case WorkKind.Remove: Remove(map, w.Subscription!); break;
@@ -156,9 +175,76 @@ public sealed partial class ConversationHub : IConversationEvents, IHostedServic
         map.Clear();
     }
 
-    private void Deliver(Dictionary<Guid, Topic> map, HubEvent e)
+    /// <summary>
+    /// Stored events (msg, done: they carry the conversation's seq) go out in seq order. Their
+    /// publications race: each send's continuation publishes after its own commit, and another
+    /// instance's arrive through Redis, so seq 6 can reach this worker before seq 5. A follower
+    /// resumes from the highest seq it saw, so 6 before 5 and a drop in between would lose 5.
+    /// An event ahead of the next expected seq waits (in its topic) for the missing ones, at most
+    /// Realtime:OrderWaitMs; deltas carry no seq and go out at once.
+    /// </summary>
+    private void Deliver(Dictionary<Guid, Topic> map, HubEvent e, int shard)
     {
         if (!map.TryGetValue(e.ConversationId, out var topic)) return;
+        if (e.Seq <= 0 || topic.NextSeq == 0 || e.Seq <= topic.NextSeq - 1)
+        {
+            // No seq, the first stored event this topic sees (nothing to compare with), or a
+            // late one whose successors were already released by the wait limit.
+            if (e.Seq > 0 && e.Seq >= topic.NextSeq) topic.NextSeq = e.Seq + 1;
+            DeliverNow(topic, e);
+            return;
+        }
+        if (e.Seq > topic.NextSeq)
+        {
+            if (topic.Held is null)
+            {
+                topic.Held = [];
+                topic.HeldSince = Environment.TickCount64;
+                waiting[shard].Add(topic);
+                Volatile.Write(ref waitingCount[shard], waiting[shard].Count);
+            }
+            topic.Held[e.Seq] = e;
+            return;
+        }
+        topic.NextSeq = e.Seq + 1;
+        DeliverNow(topic, e);
+        while (topic.Held is { } held && held.Remove(topic.NextSeq, out var next))
+        {
+            topic.NextSeq++;
+            DeliverNow(topic, next);
+        }
+        if (topic.Held is { Count: 0 }) StopWaiting(topic, shard);
+    }
+
+    /// <summary>Topics that waited too long for a seq release what they hold, in order (the gap stays; resume repairs it).</summary>
+    private void ReleaseOverdue(int shard)
+    {
+        var now = Environment.TickCount64;
+        List<Topic>? overdue = null;
+        foreach (var t in waiting[shard])
+            if (now - t.HeldSince >= options.OrderWaitMs) (overdue ??= []).Add(t);
+        if (overdue is null) return;
+        foreach (var t in overdue)
+        {
+            metrics.OrderGap();
+            foreach (var e in t.Held!.Values)
+            {
+                t.NextSeq = e.Seq + 1;
+                DeliverNow(t, e);
+            }
+            StopWaiting(t, shard);
+        }
+    }
+
+    private void StopWaiting(Topic topic, int shard)
+    {
+        topic.Held = null;
+        waiting[shard].Remove(topic);
+        Volatile.Write(ref waitingCount[shard], waiting[shard].Count);
+    }
+
+    private void DeliverNow(Topic topic, HubEvent e)
+    {
         var delivered = 0;
         foreach (var s in topic.Followers)
         {
@@ -199,12 +285,13 @@ public sealed partial class ConversationHub : IConversationEvents, IHostedServic
         }
     }
 
-    private static void Remove(Dictionary<Guid, Topic> map, HubSubscription s)
+    private void Remove(Dictionary<Guid, Topic> map, HubSubscription s)
     {
         s.Buffer = null;
         if (!map.TryGetValue(s.ConversationId, out var topic) || !topic.Followers.Remove(s)) return;
         if (topic.Followers.Count > 0) return;
         map.Remove(s.ConversationId);
+        if (topic.Held is not null) StopWaiting(topic, ShardOf(s.ConversationId));
         _ = DisposeRemoteAsync(topic.Remote);
     }
 
@@ -216,7 +303,7 @@ public sealed partial class ConversationHub : IConversationEvents, IHostedServic
 
     private enum WorkKind : byte
     {
-        Deliver, Add, GoLive, Remove,
+        Deliver, Add, GoLive, Remove, Tick,
     }
 
     private readonly record struct Work(WorkKind Kind, HubSubscription? Subscription, HubEvent? Event, long Number, TaskCompletionSource<Task>? Ready);
@@ -226,6 +313,14 @@ public sealed partial class ConversationHub : IConversationEvents, IHostedServic
         public Task<IAsyncDisposable?> Remote { get; } = remote;
 
         public List<HubSubscription> Followers { get; } = [];
+
+        /// <summary>The seq the next stored event should carry; 0 until the topic has seen one.</summary>
+        public long NextSeq { get; set; }
+
+        /// <summary>Stored events that arrived ahead of <see cref="NextSeq"/>, by seq; null when none wait.</summary>
+        public SortedDictionary<long, HubEvent>? Held { get; set; }
+
+        public long HeldSince { get; set; }
     }
 
     [LoggerMessage(Level = LogLevel.Error, Message = "Hub work item {Kind} failed ({ExceptionType})")]

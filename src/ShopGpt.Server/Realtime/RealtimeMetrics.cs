@@ -22,8 +22,10 @@ public sealed class RealtimeMetrics
     private readonly Counter<long> ticketFailures;
     private readonly Counter<long> publishFailures;
     private readonly Counter<long> busReceived;
+    private readonly Counter<long> orderGaps;
     private long slowConsumerTotal;
     private long busReceivedTotal;
+    private long orderGapTotal;
     private long publishFailureTotal;
 
     public RealtimeMetrics(IMeterFactory meters)
@@ -46,6 +48,8 @@ public sealed class RealtimeMetrics
         ticketFailures = m.CreateCounter<long>("shopgpt.realtime.ticket_failures", "{request}", "Upgrades refused for their ticket (401), by reason");
         publishFailures = m.CreateCounter<long>("shopgpt.realtime.publish_failures", "{event}", "Events not handed to Redis or to a worker, by reason");
         busReceived = m.CreateCounter<long>("shopgpt.realtime.bus_received", "{event}", "Events received from other instances through Redis");
+        orderGaps = m.CreateCounter<long>("shopgpt.realtime.order_gaps", "{event}",
+            "Stored events released without an earlier seq that never arrived within Realtime:OrderWaitMs (a lost publication)");
     }
 
     /// <summary>For tests: slow-consumer closes of this instance (the meter is process-wide).</summary>
@@ -55,6 +59,14 @@ public sealed class RealtimeMetrics
 
     /// <summary>For tests: events this instance received through Redis (never its own publications).</summary>
     internal long BusReceivedTotal => Interlocked.Read(ref busReceivedTotal);
+
+    internal long OrderGapTotal => Interlocked.Read(ref orderGapTotal);
+
+    public void OrderGap()
+    {
+        Interlocked.Increment(ref orderGapTotal);
+        orderGaps.Add(1);
+    }
 
     public void BusReceived()
     {

@@ -45,6 +45,14 @@ public sealed class RealtimeOptions
     /// <summary>Coalesce pending frames into arrays (off only to measure what batching buys).</summary>
     public bool Batching { get; set; } = true;
 
+    /// <summary>
+    /// How long a conversation's stored events (msg, done) wait for an earlier seq that has not
+    /// arrived: publications of one conversation race (two instances, or two sends completing
+    /// at once) and a follower must see seqs in order, since it resumes from the highest one it
+    /// saw. An earlier seq that never comes (a lost publication) releases the later ones after this.
+    /// </summary>
+    [Range(1, 10_000)] public int OrderWaitMs { get; set; } = 200;
+
     /// <summary>Fan-out workers; 0 means one per core.</summary>
     [Range(0, 256)] public int Workers { get; set; }
 
