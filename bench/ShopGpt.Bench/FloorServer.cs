@@ -18,14 +18,9 @@ internal static class FloorServer
 {
     public static async Task<int> RunAsync(string port)
     {
-        var builder = WebApplication.CreateSlimBuilder();
-        builder.Logging.ClearProviders();
-        builder.WebHost.UseUrls($"http://127.0.0.1:{port}");
-        var app = builder.Build();
-        app.UseWebSockets();
+        var app = BenchHost.Create(port);
         var topics = new ConcurrentDictionary<Guid, List<WebSocket>>();
         long seq = 0;
-        app.MapGet("/healthz", () => "ok");
         app.MapPost("/api/auth/guest", () => Results.Json(new { token = Guid.NewGuid().ToString("N") }));
         app.MapPost("/api/conversations", () => Results.Json(new { id = Guid.NewGuid() }));
         app.MapPost("/api/realtime/ticket", () => Results.Json(new { ticket = Guid.NewGuid().ToString("N") }));

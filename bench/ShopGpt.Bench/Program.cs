@@ -49,10 +49,10 @@ static string Arg(string[] args, string name, string fallback)
     return i >= 0 && i + 1 < args.Length ? args[i + 1] : fallback;
 }
 
-/// <summary>The reference point: a minimal Kestrel WebSocket echo server with zero-byte reads.</summary>
-internal static class EchoServer
+/// <summary>The bench's own minimal servers (echo baseline, fan-out floor): Kestrel on loopback, WebSockets, /healthz.</summary>
+internal static class BenchHost
 {
-    public static async Task<int> RunAsync(string port)
+    public static WebApplication Create(string port)
     {
         var builder = WebApplication.CreateSlimBuilder();
         builder.Logging.ClearProviders();
@@ -60,6 +60,16 @@ internal static class EchoServer
         var app = builder.Build();
         app.UseWebSockets();
         app.MapGet("/healthz", () => "ok");
+        return app;
+    }
+}
+
+/// <summary>The reference point: a minimal Kestrel WebSocket echo server with zero-byte reads.</summary>
+internal static class EchoServer
+{
+    public static async Task<int> RunAsync(string port)
+    {
+        var app = BenchHost.Create(port);
         app.Map("/ws", async (HttpContext ctx) =>
         {
             if (!ctx.WebSockets.IsWebSocketRequest)

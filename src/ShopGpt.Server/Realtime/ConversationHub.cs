@@ -214,6 +214,8 @@ public sealed partial class ConversationHub : IConversationEvents, IHostedServic
             DeliverNow(topic, next);
         }
         if (topic.Held is { Count: 0 }) StopWaiting(topic, shard);
+        // The next gap starts now: what is still held waits its full time for it.
+        else if (topic.Held is not null) topic.HeldSince = Environment.TickCount64;
     }
 
     /// <summary>Topics that waited too long for a seq release what they hold, in order (the gap stays; resume repairs it).</summary>
