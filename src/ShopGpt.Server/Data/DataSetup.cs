@@ -30,6 +30,9 @@ public sealed class DatabaseOptions
 
     /// <summary>Expired sessions deleted per statement: short transactions, no long locks.</summary>
     [Range(1, 100_000)] public int SessionPurgeBatch { get; set; } = 5000;
+
+    /// <summary>How often the messages' GIN pending lists are merged off the send path (GinPendingListCleaner); 0 = never.</summary>
+    [Range(0, 3600)] public int GinCleanSeconds { get; set; } = 1;
 }
 
 public static class DataSetup
@@ -72,6 +75,8 @@ public static class DataSetup
         builder.Services.AddHostedService(sp => sp.GetRequiredService<PopularConversations>());
         builder.Services.AddSingleton<SessionPurge>();
         builder.Services.AddHostedService(sp => sp.GetRequiredService<SessionPurge>());
+        builder.Services.AddSingleton<GinPendingListCleaner>();
+        builder.Services.AddHostedService(sp => sp.GetRequiredService<GinPendingListCleaner>());
 
         // Redis is optional for a single instance: with no connection string, in-memory stand-ins serve.
         var redis = builder.Configuration.GetConnectionString("Redis");
