@@ -19,6 +19,13 @@ public sealed class HubSubscription(RealtimeConnection connection, Guid conversa
 
     /// <summary>Highest seq the replay sent: a <c>msg</c> at or below it is a duplicate.</summary>
     internal long ReplayedThrough { get; set; } = long.MinValue;
+
+    /// <summary>
+    /// The conversation's last stored seq as a complete replay read it (0 = not known): gives a
+    /// topic that has seen no stored event yet the seq to expect next, so even its first two
+    /// live events are put in order. Set by the connection before it goes live.
+    /// </summary>
+    internal long KnownLastSeq { get; set; }
 }
 
 /// <summary>
@@ -160,7 +167,7 @@ public sealed partial class ConversationHub : IConversationEvents, IHostedServic
                         case WorkKind.Deliver: Deliver(map, w.Event!, shard); break;
                         case WorkKind.Tick: ReleaseOverdue(shard); break;
                         case WorkKind.Add: Add(map, w.Subscription!, w.Ready!); break;
-                        case WorkKind.GoLive: GoLive(w.Subscription!, w.Number); break;
+                        case WorkKind.GoLive: GoLive(map, w.Subscription!, w.Number); break;
                         case WorkKind.Remove: Remove(map, w.Subscription!); break;
                     }
                 }
@@ -275,8 +282,9 @@ public sealed partial class ConversationHub : IConversationEvents, IHostedServic
         ready.TrySetResult(topic.Remote);
     }
 
-    private static void GoLive(HubSubscription s, long replayedThrough)
+    private static void GoLive(Dictionary<Guid, Topic> map, HubSubscription s, long replayedThrough)
     {
+        if (s.KnownLastSeq > 0 && map.TryGetValue(s.ConversationId, out var topic) && topic.NextSeq == 0) topic.NextSeq = s.KnownLastSeq + 1;
         if (s.Buffer is not { } buffer) return;
         s.ReplayedThrough = replayedThrough;
         s.Buffer = null;

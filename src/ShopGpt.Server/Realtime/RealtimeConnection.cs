@@ -568,6 +568,8 @@ public sealed partial class RealtimeConnection
             }
         }
         Send(new SubscribedFrame(cid, lastSeq, replayed, complete));
+        // A complete replay read everything stored up to now: the hub expects lastSeq + 1 next.
+        if (f.AfterSeq is not null && complete && lastSeq is > 0) s.KnownLastSeq = lastSeq.Value;
         await rt.Hub.GoLiveAsync(s, lastSeq ?? long.MinValue);
     }
 

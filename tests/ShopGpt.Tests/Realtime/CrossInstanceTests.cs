@@ -120,6 +120,30 @@ public sealed class CrossInstanceTests(RealtimePair pair)
         Assert.Equal([1L, 2, 3, 5, 6], ws.MsgSeqs(cid));
     }
 
+    /// <summary>
+    /// A topic that has seen no live stored event yet takes its expected seq from a complete
+    /// replay, so even the first two live events of a newly followed conversation come in order.
+    /// </summary>
+    [Fact]
+    public async Task TheFirstLiveEventsAfterAResumeAreOrderedFromTheReplaysLastSeq()
+    {
+        using var user = await pair.A.GuestAsync();
+        var cid = await user.CreateConversationAsync();
+        (await user.SendAsync(cid, "one")).EnsureSuccessStatusCode();
+        (await user.SendAsync(cid, "two")).EnsureSuccessStatusCode();
+        await using var ws = await WsClient.ConnectAsync(pair.A, user);
+        await ws.SubscribeAsync(cid, afterSeq: 0);
+        Assert.Equal([1L, 2], ws.MsgSeqs(cid));
+        var hub = pair.A.Services.GetRequiredService<ConversationHub>();
+        MessageStored Stored(long seq) =>
+            new(user.Id, new Message(Guid.CreateVersion7(), cid, seq, "user", $"m{seq}", null, DateTimeOffset.UtcNow, null, "complete"));
+
+        hub.Publish(Stored(4));
+        hub.Publish(Stored(3));
+        await ws.MsgAsync(cid, 4);
+        Assert.Equal([1L, 2, 3, 4], ws.MsgSeqs(cid));
+    }
+
     [Fact]
     public async Task AnInstanceIsNeverSentItsOwnPublicationsButOthersGetThem()
     {
