@@ -211,7 +211,7 @@ public sealed partial class RealtimeConnection
         }
         if (direct) SendDirect(frame);
         else if (slow) CloseSlowConsumer();
-        else if (start) ThreadPool.UnsafeQueueUserWorkItem(static c => _ = c.WriteLoopAsync(null), this, preferLocal: false);
+        else if (start) StartWriter();
     }
 
     /// <summary>The caller holds the writer role (<c>writing</c>); it passes to the loop if anything is left to do.</summary>
@@ -234,8 +234,7 @@ public sealed partial class RealtimeConnection
             _ = WriteLoopAsync(new Pending(sent.AsTask(), frame.Type));
             return;
         }
-        rt.Metrics.QueueDepth(1);
-        rt.Metrics.FramesOut(frame.Type, 1);
+        WroteSingle(frame.Type);
         bool more;
         lock (gate)
         {
@@ -243,7 +242,17 @@ public sealed partial class RealtimeConnection
             more = queue is { Count: > 0 } || closeRequested;
             if (!more) writing = false;
         }
-        if (more) ThreadPool.UnsafeQueueUserWorkItem(static c => _ = c.WriteLoopAsync(null), this, preferLocal: false);
+        if (more) StartWriter();
+    }
+
+    /// <summary>Hands the writer role (already taken under the gate) to the loop, on the thread pool.</summary>
+    private void StartWriter() => ThreadPool.UnsafeQueueUserWorkItem(static c => _ = c.WriteLoopAsync(null), this, preferLocal: false);
+
+    /// <summary>One frame written on its own (not coalesced).</summary>
+    private void WroteSingle(FrameType type)
+    {
+        rt.Metrics.QueueDepth(1);
+        rt.Metrics.FramesOut(type, 1);
     }
 
     private static bool IsTransportFailure(Exception e) =>
@@ -294,7 +303,7 @@ public sealed partial class RealtimeConnection
             }
             if (!writing) writing = start = true;
         }
-        if (start) ThreadPool.UnsafeQueueUserWorkItem(static c => _ = c.WriteLoopAsync(null), this, preferLocal: false);
+        if (start) StartWriter();
         return true;
     }
 
@@ -326,8 +335,7 @@ public sealed partial class RealtimeConnection
             if (pending is { } p)
             {
                 await p.Send;
-                rt.Metrics.QueueDepth(1);
-                rt.Metrics.FramesOut(p.Type, 1);
+                WroteSingle(p.Type);
             }
             while (true)
             {

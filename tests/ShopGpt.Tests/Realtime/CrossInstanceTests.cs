@@ -100,22 +100,19 @@ public sealed class CrossInstanceTests(RealtimePair pair)
         await ws.SubscribeAsync(cid);
         var hub = pair.A.Services.GetRequiredService<ConversationHub>();
         var metrics = pair.A.Services.GetRequiredService<RealtimeMetrics>();
-        MessageStored Stored(long seq) =>
-            new(user.Id, new Message(Guid.CreateVersion7(), cid, seq, "user", $"m{seq}", null, DateTimeOffset.UtcNow, null, "complete"));
-
-        hub.Publish(Stored(1));
+        hub.Publish(Stored(user.Id, cid, 1));
         await ws.MsgAsync(cid, 1);
-        hub.Publish(Stored(3));
-        hub.Publish(Stored(2));
+        hub.Publish(Stored(user.Id, cid, 3));
+        hub.Publish(Stored(user.Id, cid, 2));
         await ws.MsgAsync(cid, 3);
         Assert.Equal([1L, 2, 3], ws.MsgSeqs(cid));
 
         var gaps = metrics.OrderGapTotal;
-        hub.Publish(Stored(5)); // 4 never comes
+        hub.Publish(Stored(user.Id, cid, 5)); // 4 never comes
         await ws.MsgAsync(cid, 5);
         Assert.Equal([1L, 2, 3, 5], ws.MsgSeqs(cid));
         Assert.True(metrics.OrderGapTotal > gaps);
-        hub.Publish(Stored(6)); // and the order goes on from 5
+        hub.Publish(Stored(user.Id, cid, 6)); // and the order goes on from 5
         await ws.MsgAsync(cid, 6);
         Assert.Equal([1L, 2, 3, 5, 6], ws.MsgSeqs(cid));
     }
@@ -135,11 +132,8 @@ public sealed class CrossInstanceTests(RealtimePair pair)
         await ws.SubscribeAsync(cid, afterSeq: 0);
         Assert.Equal([1L, 2], ws.MsgSeqs(cid));
         var hub = pair.A.Services.GetRequiredService<ConversationHub>();
-        MessageStored Stored(long seq) =>
-            new(user.Id, new Message(Guid.CreateVersion7(), cid, seq, "user", $"m{seq}", null, DateTimeOffset.UtcNow, null, "complete"));
-
-        hub.Publish(Stored(4));
-        hub.Publish(Stored(3));
+        hub.Publish(Stored(user.Id, cid, 4));
+        hub.Publish(Stored(user.Id, cid, 3));
         await ws.MsgAsync(cid, 4);
         Assert.Equal([1L, 2, 3, 4], ws.MsgSeqs(cid));
     }
@@ -369,4 +363,8 @@ public sealed class CrossInstanceTests(RealtimePair pair)
             }
         }
     }
+
+    /// <summary>A stored-message event with the given seq, published straight into a hub (no database).</summary>
+    private static MessageStored Stored(Guid owner, Guid cid, long seq) =>
+        new(owner, new Message(Guid.CreateVersion7(), cid, seq, "user", $"m{seq}", null, DateTimeOffset.UtcNow, null, "complete"));
 }
