@@ -7,6 +7,8 @@
 --
 -- coordinator-local: schema_migrations, maintenance_runs
 --   (bookkeeping read and written by the instances' maintenance jobs; tiny, never joined with user data)
+-- coordinator-local: analytics_positions, analytics_hourly, analytics_daily_users, analytics_monthly_users, analytics_user_conversations, analytics_products, analytics_pending_queries, analytics_no_match
+--   (analytics rollups, written only by the stream consumers and read whole by the dashboard; see docs/analytics.md)
 
 create extension if not exists citus;
 
@@ -21,6 +23,7 @@ select create_distributed_table('conversations', 'user_id', colocate_with => 'us
 -- Partitioned by month and distributed by user: Citus distributes every partition (also ones
 -- the partition job creates later) with the parent's placement.
 select create_distributed_table('messages', 'user_id', colocate_with => 'users');
+select create_distributed_table('product_opens', 'user_id', colocate_with => 'users');
 
 -- credentials is looked up by email at login, before the user is known, so it is keyed and
 -- distributed by email: a login is a single-shard lookup. It is not co-located with users (and

@@ -1,4 +1,5 @@
 using ShopGpt.Server.Accounts;
+using ShopGpt.Server.Analytics;
 using ShopGpt.Server.Caching;
 using ShopGpt.Server.Assistant;
 using ShopGpt.Server.Catalog;
@@ -32,6 +33,7 @@ public static class AppHost
         builder.AddRealtime();
         builder.AddCatalog();
         builder.AddAssistant();
+        builder.AddAnalytics();
         builder.AddHealth();
         builder.AddMetrics();
 
@@ -56,6 +58,7 @@ public static class AppHost
         app.MapMessageSearch();
         app.MapCaching();
         app.MapCatalog();
+        app.MapAnalytics();
         return app;
     }
 

@@ -7,6 +7,7 @@ using ShopGpt.Server.Data.Tools;
 if (args is ["seed", .. var seedArgs]) return await SeedTool.RunAsync(seedArgs);
 if (args is ["bench-db", .. var benchArgs]) return await DbBench.RunAsync(benchArgs);
 if (args is ["import", var path, ..]) return await ImportCommand.RunAsync(path, args[2..]);
+if (args is ["analytics-replay", .. var replayArgs]) return await ShopGpt.Server.Analytics.ReplayCommand.RunAsync(replayArgs);
 
 // The table of contents lives in AppHost so tests can start real instances in-process.
 var app = AppHost.Build(args);

@@ -98,11 +98,7 @@ public static class CachingSetup
     {
         app.MapGet("/api/admin/cache/hot-keys", (HttpContext ctx, IOptions<AdminOptions> admin, HotKeyTracker hot, string? limit) =>
         {
-            var token = admin.Value.Token;
-            if (string.IsNullOrEmpty(token)) return ApiProblem.NotFound("endpoint");
-            var given = ctx.Request.Headers["X-Admin-Token"].ToString();
-            if (!CryptographicOperations.FixedTimeEquals(SHA256.HashData(Encoding.UTF8.GetBytes(given)), SHA256.HashData(Encoding.UTF8.GetBytes(token))))
-                return ApiProblem.Create(403, "forbidden", "A valid X-Admin-Token header is required.");
+            if (AdminToken.Reject(ctx, admin.Value.Token) is { } rejected) return rejected;
             if (!ConversationEndpoints.TryLimit(limit, 50, 1000, out var n, out var error)) return error!;
             return TypedResults.Ok(new HotKeysResponse(hot.Capacity, hot.Window.TotalSeconds, hot.Threshold, hot.HotCount(), hot.Top(n)));
         });

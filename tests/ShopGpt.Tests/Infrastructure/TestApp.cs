@@ -39,6 +39,8 @@ public sealed class TestApp : IAsyncDisposable
             // Features other than the assistant count a conversation's messages exactly; the
             // assistant and catalog tests switch it on (CatalogFixture.Settings).
             ["Assistant:Enabled"] = "false",
+            // Analytics (capture → NATS → rollups) only where a test starts its own JetStream (tests/.../Analytics).
+            ["Analytics:Enabled"] = "false",
             // Tests create many users from one IP; the rate-limit tests set their own low limits.
             ["RateLimits:AuthPerIpPerMinute"] = "1000000",
             ["RateLimits:PerUserPerSecond"] = "1000000",

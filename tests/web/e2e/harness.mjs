@@ -47,7 +47,7 @@ const delay = (ms) => new Promise((r) => setTimeout(r, ms));
  * address (the page keeps its origin). The working directory is the project folder: it is the
  * content root, so wwwroot is served from the source tree.
  */
-export async function startServer({ port, log = 'e2e-server.log' } = {}) {
+export async function startServer({ port, log = 'e2e-server.log', env = {} } = {}) {
   port ??= await freePort();
   const dll = process.env.SHOPGPT_SERVER_DLL ?? path.join(repoRoot, 'src/ShopGpt.Server/bin/Release/net10.0/ShopGpt.Server.dll');
   const url = `http://127.0.0.1:${port}`;
@@ -64,6 +64,9 @@ export async function startServer({ port, log = 'e2e-server.log' } = {}) {
         ConnectionStrings__Redis: process.env.SHOPGPT_TEST_REDIS,
         // Seeds the real catalog when the test database has none yet (first start).
         Catalog__SeedPath: process.env.SHOPGPT_CATALOG ?? path.join(repoRoot, '..', 'shared', 'data', 'catalog'),
+        // Analytics needs a NATS server of the test's own (dashboard.e2e.mjs passes one in env).
+        Analytics__Enabled: 'false',
+        ...env,
         ASPNETCORE_ENVIRONMENT: process.env.ASPNETCORE_ENVIRONMENT ?? 'Production',
         DOTNET_NOLOGO: '1',
         DOTNET_CLI_TELEMETRY_OPTOUT: '1',
