@@ -32,9 +32,9 @@ public sealed class AnalyticsMetrics
             advice: new InstrumentAdvice<double> { HistogramBucketBoundaries = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30] });
         meter.CreateObservableGauge<long>("shopgpt.analytics.slot_lag", SlotLag, "By",
             "WAL the replication slot holds back: pg_current_wal_lsn() - confirmed_flush_lsn");
-        meter.CreateObservableGauge("shopgpt.analytics.slot_active", () => Volatile.Read(ref slotActive), "1",
+        meter.CreateObservableGauge("shopgpt.analytics.slot_active", () => Volatile.Read(ref slotActive), null,
             "1 while a capture reads the replication slot");
-        meter.CreateObservableGauge("shopgpt.analytics.lease_held", () => Volatile.Read(ref leaseHeld), "1",
+        meter.CreateObservableGauge("shopgpt.analytics.lease_held", () => Volatile.Read(ref leaseHeld), null,
             "1 on the instance that holds the capture lease");
         meter.CreateObservableGauge("shopgpt.analytics.consumer_lag", ConsumerLag, "{event}",
             "Events in the log a consumer has not applied yet");

@@ -95,9 +95,12 @@ public sealed class CaptureToRollupTests(NatsCluster nats)
             await WaitAsync(async () => (await RollupsAsync(db)).Equals(expected), "the replayed rollups to equal the SQL counts");
 
             var metrics = await successor.Client().GetStringAsync("/metrics");
+            // The names deploy/prometheus/alerts.yml and deploy/grafana use.
             Assert.Matches(@"(?m)^shopgpt_analytics_slot_lag_bytes(\{[^}]*\})? \d+", metrics);
-            Assert.Matches(@"(?m)^shopgpt_analytics_consumer_lag(_events)?\{[^}]*consumer=""engagement""[^}]*\} 0", metrics);
-            Assert.Matches(@"(?m)^shopgpt_analytics_lease_held(_ratio)?(\{[^}]*\})? 1", metrics);
+            Assert.Matches(@"(?m)^shopgpt_analytics_consumer_lag\{[^}]*consumer=""engagement""[^}]*\} 0", metrics);
+            Assert.Matches(@"(?m)^shopgpt_analytics_consumer_lag\{[^}]*consumer=""shopping""[^}]*\} 0", metrics);
+            Assert.Matches(@"(?m)^shopgpt_analytics_slot_active(\{[^}]*\})? 1", metrics);
+            Assert.Matches(@"(?m)^shopgpt_analytics_lease_held(\{[^}]*\})? 1", metrics);
         }
         finally
         {
