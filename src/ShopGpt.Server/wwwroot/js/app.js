@@ -15,6 +15,13 @@ const api = createApi({
   onUnauthorized: () => signOutLocally(),
 });
 
+// A product opened from a card is reported for the operator dashboard (docs/analytics.md);
+// fire and forget: the link opens whatever the report's fate.
+document.addEventListener('click', (e) => {
+  const link = e.target instanceof Element ? e.target.closest('a[data-product-id]') : null;
+  if (link && link.dataset.productId && session) api.post('/api/analytics/product-opened', { productId: link.dataset.productId }).catch(() => {});
+});
+
 if (session) startApp();
 else showAuth({ api, onSignedIn: signedIn });
 

@@ -41,7 +41,7 @@ function card(p) {
 
   const title = name ?? (url ? 'View product' : null);
   const heading = title
-    ? h('h3', { class: 'card-name' }, url ? h('a', { href: url, target: '_blank', rel: 'noopener noreferrer' }, title) : title)
+    ? h('h3', { class: 'card-name' }, url ? h('a', { href: url, target: '_blank', rel: 'noopener noreferrer', 'data-product-id': str(p.id) ?? '' }, title) : title)
     : null;
 
   let ratingEl = null;
