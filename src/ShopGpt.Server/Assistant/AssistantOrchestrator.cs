@@ -292,7 +292,7 @@ public sealed partial class AssistantOrchestrator : BackgroundService, IAssistan
                 productsJson = JsonSerializer.Serialize(refs, CatalogJsonContext.Default.ListProductRef);
             }
             var outcome = await batcher.SendAsync(
-                new NewMessage(turn.Owner, cid, "assistant", text, "assistant:" + turn.UserMessage.Id, status, productsJson, turn.AnswerId),
+                new NewMessage(turn.Owner, cid, "assistant", text, ClientIds.AnswerTo(turn.UserMessage.Id), status, productsJson, turn.AnswerId),
                 CancellationToken.None);
             if (outcome.Message is { } stored)
             {

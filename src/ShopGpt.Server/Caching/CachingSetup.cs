@@ -105,6 +105,6 @@ public static class CachingSetup
                 return ApiProblem.Create(403, "forbidden", "A valid X-Admin-Token header is required.");
             if (!ConversationEndpoints.TryLimit(limit, 50, 1000, out var n, out var error)) return error!;
             return TypedResults.Ok(new HotKeysResponse(hot.Capacity, hot.Window.TotalSeconds, hot.Threshold, hot.HotCount(), hot.Top(n)));
-        });
+        }).RequireRateLimiting(RateLimiting.AuthPolicy); // guarded by a secret: guesses are limited per IP like logins
     }
 }

@@ -7,11 +7,29 @@ using StackExchange.Redis;
 
 namespace ShopGpt.Server.Http;
 
-public sealed class HttpOptions
+public sealed class HttpOptions : IValidatableObject
 {
     /// <summary>Largest accepted request body for /api; larger is 413 before any parsing.</summary>
     [Range(1024, 16 * 1024 * 1024)]
     public int MaxBodyBytes { get; set; } = 64 * 1024;
+
+    /// <summary>
+    /// Addresses or CIDR networks of the reverse proxies whose X-Forwarded-For / -Proto are
+    /// believed (e.g. <c>127.0.0.1</c> for the nginx of <c>./shopgpt up --instances</c>). Empty:
+    /// none, the peer address is the client.
+    /// </summary>
+    public string[] TrustedProxies { get; set; } = [];
+
+    public IEnumerable<ValidationResult> Validate(ValidationContext context) =>
+        TrustedProxies.Where(p => ParseNetwork(p) is null)
+            .Select(p => new ValidationResult($"Http:TrustedProxies entry '{p}' is not an IP address or CIDR network.", [nameof(TrustedProxies)]));
+
+    /// <summary>An address is a network of one.</summary>
+    public static System.Net.IPNetwork? ParseNetwork(string value)
+    {
+        if (System.Net.IPNetwork.TryParse(value, out var network)) return network;
+        return System.Net.IPAddress.TryParse(value, out var ip) ? new System.Net.IPNetwork(ip, ip.GetAddressBytes().Length * 8) : null;
+    }
 }
 
 public static partial class HttpBasics
