@@ -18,12 +18,7 @@ public sealed class FeedbackAndExportTests(AppFixture fx)
         return (cid, sent.GetProperty("id").GetGuid(), answer.Message!.Id);
     }
 
-    private static async Task AssertProblemAsync(HttpResponseMessage res, HttpStatusCode status, string code)
-    {
-        Assert.Equal(status, res.StatusCode);
-        Assert.Equal("application/problem+json", res.Content.Headers.ContentType?.MediaType);
-        Assert.Equal(code, (await res.Content.ReadFromJsonAsync<JsonElement>()).GetProperty("code").GetString());
-    }
+    private static Task AssertProblemAsync(HttpResponseMessage res, HttpStatusCode status, string code) => Problems.AssertAsync(res, status, code);
 
     [Fact]
     public async Task AVoteIsStoredReplacedListedAndWithdrawn()

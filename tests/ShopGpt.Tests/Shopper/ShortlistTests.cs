@@ -68,12 +68,7 @@ public sealed class ShortlistTests(CatalogFixture fx)
     public async Task BadProductIdsAndBadComparisonsAreClearErrors()
     {
         using var u = await fx.App.GuestAsync();
-        async Task Problem(HttpResponseMessage res, HttpStatusCode status, string code)
-        {
-            Assert.Equal(status, res.StatusCode);
-            Assert.Equal("application/problem+json", res.Content.Headers.ContentType?.MediaType);
-            Assert.Equal(code, (await res.Content.ReadFromJsonAsync<JsonElement>()).GetProperty("code").GetString());
-        }
+        static Task Problem(HttpResponseMessage res, HttpStatusCode status, string code) => Problems.AssertAsync(res, status, code);
         await Problem(await u.Http.PutAsync("/api/shortlist/no-such-product-19", null), HttpStatusCode.NotFound, "not_found");
         await Problem(await u.Http.PutAsync("/api/shortlist/" + new string('x', 300), null), HttpStatusCode.NotFound, "not_found");
         await Problem(await u.Http.GetAsync("/api/products/no-such-product-19/compared-with"), HttpStatusCode.NotFound, "not_found");
