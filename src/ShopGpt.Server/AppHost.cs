@@ -8,6 +8,8 @@ using ShopGpt.Server.Http;
 using ShopGpt.Server.Messaging;
 using ShopGpt.Server.Observability;
 using ShopGpt.Server.Realtime;
+using ShopGpt.Server.Shortlist;
+using ShopGpt.Server.Feedback;
 
 namespace ShopGpt.Server;
 
@@ -32,6 +34,8 @@ public static class AppHost
         builder.AddRealtime();
         builder.AddCatalog();
         builder.AddAssistant();
+        builder.AddShortlist();
+        builder.AddFeedback();
         builder.AddHealth();
         builder.AddMetrics();
 
@@ -56,6 +60,9 @@ public static class AppHost
         app.MapMessageSearch();
         app.MapCaching();
         app.MapCatalog();
+        app.MapShortlist();
+        app.MapFeedback();
+        app.MapConversationExport();
         return app;
     }
 

@@ -553,7 +553,9 @@ public sealed partial class RealtimeConnection
             Send(new ErrFrame("too_many_subscriptions", f.Ref, $"At most {rt.Options.MaxSubscriptionsPerConnection} conversations per connection.", cid));
             return;
         }
-        var owner = await rt.Conversations.FindReadableOwnerAsync(UserId, cid, CancellationToken.None);
+        // cid = the user's own id follows the account topic (shortlist frames; docs/protocol.md): nothing stored to replay.
+        var own = cid == UserId;
+        var owner = own ? UserId : await rt.Conversations.FindReadableOwnerAsync(UserId, cid, CancellationToken.None);
         if (owner is null)
         {
             Send(new ErrFrame("not_found", f.Ref, "No such conversation.", cid));
@@ -567,7 +569,7 @@ public sealed partial class RealtimeConnection
         long? lastSeq = null;
         var replayed = 0;
         var complete = true;
-        if (f.AfterSeq is { } after)
+        if (f.AfterSeq is { } after && !own)
         {
             List<Message> stored;
             try

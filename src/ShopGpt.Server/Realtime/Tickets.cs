@@ -2,6 +2,7 @@ using System.Buffers.Binary;
 using System.Collections.Concurrent;
 using System.Security.Cryptography;
 using Microsoft.Extensions.Options;
+using ShopGpt.Server.Data;
 using StackExchange.Redis;
 
 namespace ShopGpt.Server.Realtime;
@@ -22,7 +23,7 @@ public interface ITicketStore
     Task<TicketHolder?> TakeAsync(string key);
 }
 
-public sealed class RedisTicketStore(IConnectionMultiplexer redis) : ITicketStore
+public sealed class RedisTicketStore(IConnectionMultiplexer redis, RedisNames names) : ITicketStore
 {
     // One key (the user's set of outstanding tickets, scored by expiry), so it runs on one node of
     // a Redis Cluster too: drop the expired, refuse at the cap, else record this one.
@@ -39,11 +40,11 @@ public sealed class RedisTicketStore(IConnectionMultiplexer redis) : ITicketStor
         var db = redis.GetDatabase();
         var ok = (int)await db.ScriptEvaluateAsync(Reserve, new
         {
-            set = (RedisKey)RealtimeTickets.OutstandingKey(holder.UserId), now = now.ToUnixTimeMilliseconds(),
+            set = names.OutstandingTickets(holder.UserId), now = now.ToUnixTimeMilliseconds(),
             cap, expires = expires.ToUnixTimeMilliseconds(), member = key,
         });
         if (ok == 0) return false;
-        await db.StringSetAsync(key, Encode(holder), expires - now);
+        await db.StringSetAsync(names.Ticket(key), Encode(holder), expires - now);
         return true;
     }
 
@@ -51,9 +52,9 @@ public sealed class RedisTicketStore(IConnectionMultiplexer redis) : ITicketStor
     {
         var db = redis.GetDatabase();
         // GETDEL: two instances redeeming the same ticket at once cannot both get it.
-        var v = await db.StringGetDeleteAsync(key);
+        var v = await db.StringGetDeleteAsync(names.Ticket(key));
         if (!v.HasValue || Decode(v.ToString()) is not { } holder) return null;
-        await db.SortedSetRemoveAsync(RealtimeTickets.OutstandingKey(holder.UserId), key);
+        await db.SortedSetRemoveAsync(names.OutstandingTickets(holder.UserId), key);
         return holder;
     }
 
@@ -147,11 +148,9 @@ public sealed class RealtimeTickets(ITicketStore store, TimeProvider clock, IOpt
         return (holder.UserId, TicketFailure.None);
     }
 
-    /// <summary>The user's outstanding tickets (a sorted set scored by expiry), for the per-user cap.</summary>
-    internal static string OutstandingKey(Guid userId) => "rt:tickets:" + userId.ToString("N");
-
+    /// <summary>What the store keeps a ticket under (<see cref="RedisNames.Ticket"/> in Redis).</summary>
     internal static string KeyFor(string ticket) =>
-        "rt:ticket:" + Convert.ToHexString(SHA256.HashData(System.Text.Encoding.ASCII.GetBytes(ticket)));
+        Convert.ToHexString(SHA256.HashData(System.Text.Encoding.ASCII.GetBytes(ticket)));
 
     private static string Base64Url(byte[] b) => Convert.ToBase64String(b).TrimEnd('=').Replace('+', '-').Replace('/', '_');
 
