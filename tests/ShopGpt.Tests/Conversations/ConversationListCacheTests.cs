@@ -41,7 +41,7 @@ public sealed class ConversationListCacheTests
         var next = await user.Http.GetFromJsonAsync<JsonElement>($"/api/conversations?limit=1&cursor={small.GetProperty("nextCursor").GetString()}");
         Assert.Equal(first, next.GetProperty("items")[0].GetProperty("id").GetGuid());
 
-        // A message sent (MessageService → MessageBatcher) invalidates: the conversation moves up, with its last message.
+        // A message sent (MessageService → MessageWriter → MessageBatcher, whose committed batch the list cache subscribes to) invalidates: the conversation moves up, with its last message.
         Assert.Equal(HttpStatusCode.Created, (await user.SendAsync(first, "hello list")).StatusCode);
         var afterSend = await FirstPageAsync(user.Http);
         Assert.Equal(first, afterSend[0].GetProperty("id").GetGuid());

@@ -1,6 +1,6 @@
 using Microsoft.Extensions.Options;
 using ShopGpt.Server.Accounts;
-using ShopGpt.Server.Conversations;
+using ShopGpt.Server.Shared;
 
 namespace ShopGpt.Tests.Conversations;
 

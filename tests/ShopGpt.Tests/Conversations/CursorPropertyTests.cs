@@ -1,7 +1,7 @@
 using CsCheck;
 using Microsoft.Extensions.Options;
 using ShopGpt.Server.Accounts;
-using ShopGpt.Server.Conversations;
+using ShopGpt.Server.Shared;
 
 namespace ShopGpt.Tests.Conversations;
 

@@ -1,4 +1,4 @@
-using ShopGpt.Server.Conversations;
+using ShopGpt.Server.Messaging;
 using ShopGpt.Tests.Infrastructure;
 
 namespace ShopGpt.Tests.Messaging;
@@ -20,7 +20,7 @@ public sealed class MessagePageTests
         await s.ExecAsync(
             "insert into messages (user_id, conversation_id, seq, message_id, role, text) select $1, $2, i, gen_random_uuid(), 'user', 'm' || i from generate_series(1, 95) i",
             user, conv);
-        var store = new ConversationStore(s.Db);
+        var store = new MessageReader(s.Db);
 
         async Task<List<long>> WalkBackAsync()
         {

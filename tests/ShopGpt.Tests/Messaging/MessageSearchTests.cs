@@ -1,6 +1,6 @@
 using Npgsql;
 using NpgsqlTypes;
-using ShopGpt.Server.Data;
+using ShopGpt.Server.Messaging;
 using ShopGpt.Tests.Infrastructure;
 
 namespace ShopGpt.Tests.Messaging;

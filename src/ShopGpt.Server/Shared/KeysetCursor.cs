@@ -5,7 +5,7 @@ using System.Security.Cryptography;
 using System.Text;
 using Microsoft.Extensions.Options;
 
-namespace ShopGpt.Server.Conversations;
+namespace ShopGpt.Server.Shared;
 
 public sealed class CursorOptions
 {
