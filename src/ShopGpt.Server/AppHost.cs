@@ -56,6 +56,7 @@ public static class AppHost
         app.MapMessageSearch();
         app.MapCaching();
         app.MapCatalog();
+        app.MapComparison();
         return app;
     }
 
