@@ -10,7 +10,7 @@ namespace ShopGpt.Server.Assistant;
 public static class CompareEndpoints
 {
     public static void MapComparison(this IEndpointRouteBuilder app) =>
-        app.MapGroup("/api/products").RequireAuthorization().MapGet("/compare", CompareAsync);
+        app.MapGroup("/api/products").RequireAuthorization().RequireRateLimiting(Http.RateLimiting.UserPolicy).MapGet("/compare", CompareAsync);
 
     private static async Task<IResult> CompareAsync(ProductSearch search, string? ids, CancellationToken ct)
     {
