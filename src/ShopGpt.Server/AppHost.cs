@@ -9,6 +9,8 @@ using ShopGpt.Server.Http;
 using ShopGpt.Server.Messaging;
 using ShopGpt.Server.Observability;
 using ShopGpt.Server.Realtime;
+using ShopGpt.Server.Shortlist;
+using ShopGpt.Server.Feedback;
 
 namespace ShopGpt.Server;
 
@@ -33,6 +35,8 @@ public static class AppHost
         builder.AddRealtime();
         builder.AddCatalog();
         builder.AddAssistant();
+        builder.AddShortlist();
+        builder.AddFeedback();
         builder.AddAnalytics();
         builder.AddHealth();
         builder.AddMetrics();
@@ -55,9 +59,13 @@ public static class AppHost
         app.MapAccounts();
         app.MapConversations();
         app.MapRealtime();
-        app.MapMessageSearch();
+        app.MapMessages();
         app.MapCaching();
         app.MapCatalog();
+        app.MapComparison();
+        app.MapShortlist();
+        app.MapFeedback();
+        app.MapConversationExport();
         app.MapAnalytics();
         return app;
     }

@@ -13,7 +13,20 @@ public sealed record SessionInfo(Guid UserId, DateTimeOffset ExpiresAt, DateTime
 public sealed class SessionStore(NpgsqlDataSource db, TimeProvider clock, Microsoft.Extensions.Options.IOptions<AccountsOptions> options,
     ShopCache cache, CachePolicies policies)
 {
-    internal static string CacheKey(byte[] tokenHash) => "session:" + Convert.ToHexString(tokenHash);
+    /// <summary>
+    /// Not the stored token hash itself: cache keys reach Redis key names and, on a cache error,
+    /// log lines (issue 15, finding 3), and the hash in <c>sessions</c> must not appear there. A
+    /// second, domain-separated SHA-256 still names one session on every instance.
+    /// </summary>
+    internal static string CacheKey(byte[] tokenHash)
+    {
+        Span<byte> input = stackalloc byte[CacheKeyDomain.Length + tokenHash.Length];
+        CacheKeyDomain.CopyTo(input);
+        tokenHash.CopyTo(input[CacheKeyDomain.Length..]);
+        return "session:" + System.Buffers.Text.Base64Url.EncodeToString(System.Security.Cryptography.SHA256.HashData(input));
+    }
+
+    private static ReadOnlySpan<byte> CacheKeyDomain => "shopgpt session cache key\0"u8;
 
     public async Task<(string Token, DateTimeOffset ExpiresAt)> CreateAsync(Guid userId, CancellationToken ct)
     {
@@ -58,6 +71,30 @@ public sealed class SessionStore(NpgsqlDataSource db, TimeProvider clock, Micros
         // The cached copy has an old last_seen_at (whether this or another instance just moved it):
         // drop it, or every request until it expires would attempt this update again.
         await cache.RemoveAsync(CacheKey(tokenHash), ct);
+    }
+
+    /// <summary>
+    /// First half of revoking every session of a user inside the caller's transaction (a guest
+    /// becoming an account): the cached copies leave Redis first, confirmed (as in
+    /// <see cref="RevokeAsync"/>); the caller deletes the rows and then calls <see cref="ForgetAsync"/>.
+    /// </summary>
+    public async Task<List<byte[]>> PrepareRevokeAllAsync(Guid userId, CancellationToken ct)
+    {
+        var hashes = new List<byte[]>();
+        await using (var cmd = db.CreateCommand("select token_hash from sessions where user_id = $1"))
+        {
+            cmd.Parameters.AddWithValue(userId);
+            await using var r = await cmd.ExecuteReaderAsync(ct);
+            while (await r.ReadAsync(ct)) hashes.Add(r.GetFieldValue<byte[]>(0));
+        }
+        foreach (var h in hashes) await cache.RemoveFromDistributedOrThrowAsync(CacheKey(h));
+        return hashes;
+    }
+
+    /// <summary>After the rows are gone: drop every cached copy again (L1, Redis, other instances).</summary>
+    public async Task ForgetAsync(IEnumerable<byte[]> tokenHashes, CancellationToken ct)
+    {
+        foreach (var h in tokenHashes) await cache.InvalidateAsync(CacheKey(h), ct);
     }
 
     /// <summary>

@@ -4,9 +4,8 @@ using System.Text.Json.Serialization;
 using Microsoft.Extensions.Options;
 using Npgsql;
 using ShopGpt.Server.Accounts;
-using ShopGpt.Server.Caching;
 using ShopGpt.Server.Http;
-using ShopGpt.Server.Messaging;
+
 
 namespace ShopGpt.Server.Analytics;
 
@@ -46,7 +45,8 @@ public static class AnalyticsEndpoints
     public static void MapAnalytics(this IEndpointRouteBuilder app)
     {
         app.MapPost("/api/analytics/product-opened", ProductOpenedAsync).RequireAuthorization().RequireRateLimiting(RateLimiting.UserPolicy);
-        app.MapGet("/api/admin/analytics", SummaryAsync);
+        // Guarded by a secret: guesses are limited per IP like logins (as the other admin endpoints).
+        app.MapGet("/api/admin/analytics", SummaryAsync).RequireRateLimiting(RateLimiting.AuthPolicy);
     }
 
     /// <summary>
@@ -56,7 +56,7 @@ public static class AnalyticsEndpoints
     private static async Task<IResult> ProductOpenedAsync(ProductOpenedRequest? body, ClaimsPrincipal user, NpgsqlDataSource db, CancellationToken ct)
     {
         var id = body?.ProductId;
-        if (string.IsNullOrWhiteSpace(id) || id.Length > MaxProductIdLength || id.Any(char.IsControl) || !SendValidation.IsStorableText(id))
+        if (string.IsNullOrWhiteSpace(id) || id.Length > MaxProductIdLength || id.Any(char.IsControl) || !Shared.TextRules.IsStorable(id))
             return ApiProblem.BadRequest("bad_product", $"productId must be a product id of 1 to {MaxProductIdLength} characters.");
         await using var cmd = db.CreateCommand(
             "insert into product_opens (user_id, opened_id, product_id) select $1, $2, $3 where exists (select 1 from products where product_id = $3)");
@@ -66,10 +66,10 @@ public static class AnalyticsEndpoints
         return await cmd.ExecuteNonQueryAsync(ct) == 1 ? TypedResults.NoContent() : ApiProblem.NotFound("product");
     }
 
-    private static async Task<IResult> SummaryAsync(HttpContext ctx, IOptions<AdminOptions> admin, IOptions<AnalyticsOptions> options, NpgsqlDataSource db,
+    private static async Task<IResult> SummaryAsync(HttpContext ctx, IOptions<AnalyticsOptions> options, NpgsqlDataSource db,
         AnalyticsMetrics metrics, CancellationToken ct)
     {
-        if (AdminToken.Reject(ctx, admin.Value.Token) is { } rejected) return rejected;
+        if (AdminAccess.Refusal(ctx) is { } refusal) return refusal;
         await using var conn = await db.OpenConnectionAsync(ct);
 
         var totals = new Dictionary<string, long>(StringComparer.Ordinal);

@@ -1,5 +1,3 @@
-using System.Security.Cryptography;
-using System.Text;
 using System.Text.Json;
 using System.Text.Json.Serialization;
 using System.Text.Json.Serialization.Metadata;
@@ -8,7 +6,9 @@ using Microsoft.Extensions.DependencyInjection.Extensions;
 using Microsoft.Extensions.Options;
 using ShopGpt.Server.Accounts;
 using ShopGpt.Server.Conversations;
+using ShopGpt.Server.Data;
 using ShopGpt.Server.Http;
+using ShopGpt.Server.Shared;
 using StackExchange.Redis;
 using ZiggyCreatures.Caching.Fusion;
 using ZiggyCreatures.Caching.Fusion.Backplane.StackExchangeRedis;
@@ -38,16 +38,13 @@ public sealed partial class CacheJsonContext : JsonSerializerContext;
 
 public static class CachingSetup
 {
-    /// <summary>Prefix of every cache key in L1 and Redis (the Redis instance is shared with other features).</summary>
-    public const string KeyPrefix = "shopgpt:";
-
     public static void AddCaching(this WebApplicationBuilder builder)
     {
         builder.Services.AddOptions<CacheOptions>().BindConfiguration("Cache").ValidateDataAnnotations().ValidateOnStart();
         builder.Services.AddOptions<AdminOptions>().BindConfiguration("Admin");
         builder.Services.TryAddSingleton(TimeProvider.System);
         var hasRedis = !string.IsNullOrWhiteSpace(builder.Configuration.GetConnectionString("Redis"));
-        builder.Services.AddSingleton(sp => new CacheTopology(hasRedis ? sp.GetRequiredService<IConnectionMultiplexer>() : null));
+        builder.Services.AddSingleton(sp => new CacheTopology(hasRedis ? sp.GetRequiredService<IConnectionMultiplexer>() : null, sp.GetRequiredService<RedisNames>()));
         builder.Services.AddSingleton(sp => new HotKeyTracker(sp.GetRequiredService<IOptions<CacheOptions>>(), sp.GetRequiredService<TimeProvider>()));
         builder.Services.AddSingleton<CacheMetrics>();
         builder.Services.AddSingleton<CachePolicies>();
@@ -67,7 +64,10 @@ public static class CachingSetup
                 o.EnableAutoRecovery = true;
                 // A new instance is subscribed before it serves, so it never misses an invalidation.
                 o.WaitForInitialBackplaneSubscribe = true;
-                o.CacheKeyPrefix = KeyPrefix;
+                // Keys and the backplane channel under the app's Redis prefix (the Redis instance is shared with other features).
+                var names = sp.GetRequiredService<RedisNames>();
+                o.CacheKeyPrefix = names.CacheKeyPrefix;
+                o.BackplaneChannelPrefix = names.CacheBackplanePrefix;
             })
             .WithSerializer(sp => new FusionCacheSystemTextJsonSerializer(SerializerOptions(sp)));
         if (!hasRedis) return;
@@ -96,11 +96,11 @@ public static class CachingSetup
 
     public static void MapCaching(this IEndpointRouteBuilder app)
     {
-        app.MapGet("/api/admin/cache/hot-keys", (HttpContext ctx, IOptions<AdminOptions> admin, HotKeyTracker hot, string? limit) =>
+        app.MapGet("/api/admin/cache/hot-keys", (HttpContext ctx, HotKeyTracker hot, string? limit) =>
         {
-            if (AdminToken.Reject(ctx, admin.Value.Token) is { } rejected) return rejected;
-            if (!ConversationEndpoints.TryLimit(limit, 50, 1000, out var n, out var error)) return error!;
+            if (AdminAccess.Refusal(ctx) is { } refusal) return refusal;
+            if (!QueryLimits.TryParse(limit, 50, 1000, out var n, out var error)) return error!;
             return TypedResults.Ok(new HotKeysResponse(hot.Capacity, hot.Window.TotalSeconds, hot.Threshold, hot.HotCount(), hot.Top(n)));
-        });
+        }).RequireRateLimiting(RateLimiting.AuthPolicy); // guarded by a secret: guesses are limited per IP like logins
     }
 }

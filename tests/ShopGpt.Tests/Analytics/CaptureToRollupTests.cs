@@ -5,7 +5,6 @@ using NATS.Client.JetStream;
 using NATS.Client.JetStream.Models;
 using Npgsql;
 using ShopGpt.Server.Analytics;
-using ShopGpt.Tests.Database;
 using ShopGpt.Tests.Infrastructure;
 
 namespace ShopGpt.Tests.Analytics;
@@ -52,7 +51,11 @@ public sealed class CaptureToRollupTests(NatsCluster nats)
             await WaitForMessagesAsync(db, 40);
             await capturer.KillAsync();
             await WaitForMessagesAsync(db, 80);
-            successor = await ServerProcess.StartAsync(settings);
+            var managementPort = PrivatePostgres.FreePort();
+            successor = await ServerProcess.StartAsync(new Dictionary<string, string?>(settings)
+            {
+                ["Metrics:ManagementPort"] = managementPort.ToString(CultureInfo.InvariantCulture),
+            });
             await WaitAsync(() => SlotActiveAsync(db, name), "the successor's capture to stream from the slot");
             await WaitForMessagesAsync(db, 140);
             await nats.KillAsync(1);
@@ -94,7 +97,8 @@ public sealed class CaptureToRollupTests(NatsCluster nats)
             Assert.Equal(0, await ReplayAsync(settings));
             await WaitAsync(async () => (await RollupsAsync(db)).Equals(expected), "the replayed rollups to equal the SQL counts");
 
-            var metrics = await successor.Client().GetStringAsync("/metrics");
+            using var scrape = new HttpClient();
+            var metrics = await scrape.GetStringAsync($"http://127.0.0.1:{managementPort}/metrics");
             // The names deploy/prometheus/alerts.yml and deploy/grafana use.
             Assert.Matches(@"(?m)^shopgpt_analytics_slot_lag_bytes(\{[^}]*\})? \d+", metrics);
             Assert.Matches(@"(?m)^shopgpt_analytics_consumer_lag\{[^}]*consumer=""engagement""[^}]*\} 0", metrics);

@@ -1,4 +1,5 @@
 using System.Net.WebSockets;
+using ShopGpt.Server.Data;
 using ShopGpt.Server.Realtime;
 using ShopGpt.Tests.Infrastructure;
 using StackExchange.Redis;
@@ -50,7 +51,7 @@ public sealed class ConnectionLimitsTests(RealtimePair pair)
         var stale = await WsClient.TicketAsync(app, user);
         await using var redis = await ConnectionMultiplexer.ConnectAsync(TestEnvironment.Redis);
         var deadline = DateTime.UtcNow.AddSeconds(10);
-        while (await redis.GetDatabase().KeyExistsAsync(RealtimeTickets.KeyFor(stale)) && DateTime.UtcNow < deadline) await Task.Delay(50);
+        while (await redis.GetDatabase().KeyExistsAsync(RedisNames.Default.Ticket(RealtimeTickets.KeyFor(stale))) && DateTime.UtcNow < deadline) await Task.Delay(50);
         Assert.Equal(HttpStatusCode.Unauthorized, (await WsClient.RefusedAsync(app, stale)).Status);
     }
 
@@ -181,7 +182,7 @@ public sealed class ConnectionLimitsTests(RealtimePair pair)
             "shopgpt_realtime_connections", "shopgpt_realtime_connects_total", "shopgpt_realtime_frames_in_total{",
             "type=\"ping\"", "shopgpt_realtime_frames_out_total{", "type=\"pong\"", "shopgpt_realtime_outbound_queue_depth_bucket",
         ];
-        using var http = pair.A.Client();
+        using var http = pair.A.MetricsClient();
         var deadline = DateTime.UtcNow.AddSeconds(10);
         string text;
         do
