@@ -1,6 +1,7 @@
 using System.Globalization;
 using System.Security.Claims;
 using ShopGpt.Server.Accounts;
+using ShopGpt.Server.Data;
 using ShopGpt.Server.Http;
 using ShopGpt.Server.Messaging;
 
@@ -58,7 +59,7 @@ public static class ConversationEndpoints
         : null;
 
     private static async Task<IResult> ListAsync(ClaimsPrincipal user, ConversationStore store, ConversationListCache firstPages, KeysetCursor cursors,
-        string? limit, string? cursor, string? archived, CancellationToken ct)
+        ReplicaReads replicas, string? limit, string? cursor, string? archived, CancellationToken ct)
     {
         if (!TryLimit(limit, 20, 100, out var n, out var error)) return error!;
         var userId = user.UserId();
@@ -74,7 +75,7 @@ public static class ConversationEndpoints
         }
         var items = after is null
             ? await firstPages.FirstPageAsync(userId, showArchived, n, ct)
-            : await store.ListAsync(userId, showArchived, after, n, ct);
+            : await replicas.ForUserAsync(userId, ds => store.On(ds).ListAsync(userId, showArchived, after, n, ct));
         var next = items.Count == n ? cursors.EncodeListPosition(userId, items[^1].UpdatedAt, items[^1].Id) : null;
         return TypedResults.Ok(new Page<Conversation>(items, next));
     }
@@ -88,8 +89,8 @@ public static class ConversationEndpoints
         return TypedResults.Created($"/api/conversations/{c.Id}", c);
     }
 
-    private static async Task<IResult> GetAsync(ClaimsPrincipal user, ConversationStore store, Guid id, CancellationToken ct) =>
-        await store.GetAsync(user.UserId(), id, ct) is { } c ? TypedResults.Ok(c) : ApiProblem.NotFound();
+    private static async Task<IResult> GetAsync(ClaimsPrincipal user, ConversationStore store, ReplicaReads replicas, Guid id, CancellationToken ct) =>
+        await replicas.ForUserAsync(user.UserId(), ds => store.On(ds).GetAsync(user.UserId(), id, ct)) is { } c ? TypedResults.Ok(c) : ApiProblem.NotFound();
 
     private static async Task<IResult> PatchAsync(ClaimsPrincipal user, ConversationStore store, ConversationListCache firstPages,
         Guid id, ConversationPatch? body, CancellationToken ct)
@@ -110,23 +111,40 @@ public static class ConversationEndpoints
         return TypedResults.NoContent();
     }
 
-    private static async Task<IResult> MessagesAsync(ClaimsPrincipal user, ConversationStore store, KeysetCursor cursors, Guid id,
+    private static async Task<IResult> MessagesAsync(ClaimsPrincipal user, ConversationStore store, KeysetCursor cursors, ReplicaReads replicas, Guid id,
         string? limit, string? before, string? afterSeq, CancellationToken ct)
     {
         var userId = user.UserId();
-        if (await store.GetAsync(userId, id, ct) is null) return ApiProblem.NotFound();
-        return await PageMessagesAsync(store, cursors, userId, userId, id, limit, before, afterSeq, ct);
+        return await replicas.ForUserAsync(userId, async ds =>
+        {
+            var from = store.On(ds);
+            if (await from.GetAsync(userId, id, ct) is null) return ApiProblem.NotFound();
+            return await PageMessagesAsync(from, cursors, userId, userId, id, limit, before, afterSeq, ct);
+        });
     }
 
-    private static async Task<IResult> GetSharedAsync(ConversationStore store, Guid id, CancellationToken ct) =>
-        await store.GetSharedAsync(id, ct) is { } s ? TypedResults.Ok(s.Conversation) : ApiProblem.NotFound();
+    private static async Task<IResult> GetSharedAsync(ConversationStore store, ReplicaReads replicas, Guid id, CancellationToken ct) =>
+        await ReadSharedAsync(store, replicas, id, (_, s) => Task.FromResult<IResult>(TypedResults.Ok(s.Conversation)), ct);
 
-    private static async Task<IResult> SharedMessagesAsync(ClaimsPrincipal user, ConversationStore store, KeysetCursor cursors, Guid id,
-        string? limit, string? before, string? afterSeq, CancellationToken ct)
-    {
-        if (await store.GetSharedAsync(id, ct) is not { } s) return ApiProblem.NotFound();
-        return await PageMessagesAsync(store, cursors, user.UserId(), s.Owner, id, limit, before, afterSeq, ct);
-    }
+    private static async Task<IResult> SharedMessagesAsync(ClaimsPrincipal user, ConversationStore store, KeysetCursor cursors, ReplicaReads replicas, Guid id,
+        string? limit, string? before, string? afterSeq, CancellationToken ct) =>
+        await ReadSharedAsync(store, replicas, id, (from, s) => PageMessagesAsync(from, cursors, user.UserId(), s.Owner, id, limit, before, afterSeq, ct), ct);
+
+    /// <summary>
+    /// Shared views tolerate lag, but not past the owner's own changes: found on the standby, the
+    /// conversation is read again where the owner's reads go (the primary while the owner's last
+    /// write, an unshare for one, may not have been replayed), and its messages from there.
+    /// </summary>
+    private static async Task<IResult> ReadSharedAsync(ConversationStore store, ReplicaReads replicas, Guid id,
+        Func<ConversationStore, (Guid Owner, Conversation Conversation), Task<IResult>> then, CancellationToken ct) =>
+        await replicas.LagTolerantAsync(async lagging =>
+        {
+            if (await store.On(lagging).GetSharedAsync(id, ct) is not { } s) return ApiProblem.NotFound();
+            var owners = await replicas.SourceForUserAsync(s.Owner);
+            if (ReferenceEquals(owners, lagging)) return await then(store.On(lagging), s);
+            var from = store.On(owners);
+            return await from.GetSharedAsync(id, ct) is { } fresh ? await then(from, fresh) : ApiProblem.NotFound();
+        });
 
     private static async Task<IResult> PageMessagesAsync(ConversationStore store, KeysetCursor cursors, Guid reader, Guid owner, Guid id,
         string? limit, string? before, string? afterSeq, CancellationToken ct)

@@ -8,7 +8,7 @@ namespace ShopGpt.Server.Conversations;
 /// conversation between the lists (create, patch, delete) invalidate both entries of the owner;
 /// a stored message invalidates only the list its conversation is in.
 /// </summary>
-public sealed class ConversationListCache(ShopCache cache, CachePolicies policies, ConversationStore store)
+public sealed class ConversationListCache(ShopCache cache, CachePolicies policies, ConversationStore store, Data.ReplicaReads replicas)
 {
     public const int CachedPageSize = 100;
 
@@ -16,7 +16,7 @@ public sealed class ConversationListCache(ShopCache cache, CachePolicies policie
 
     public async Task<List<Conversation>> FirstPageAsync(Guid userId, bool archived, int limit, CancellationToken ct)
     {
-        var page = await cache.GetOrSetAsync(Key(userId, archived), t => store.ListAsync(userId, archived, null, CachedPageSize, t),
+        var page = await cache.GetOrSetAsync(Key(userId, archived), t => replicas.ForUserAsync(userId, ds => store.On(ds).ListAsync(userId, archived, null, CachedPageSize, t)),
             policies.ConversationList, ct);
         // A copy: the cached list is shared by every reader in this instance.
         return page.GetRange(0, Math.Min(limit, page.Count));
@@ -24,9 +24,11 @@ public sealed class ConversationListCache(ShopCache cache, CachePolicies policie
 
     // Both entries, for create, patch and delete (the conversation may have changed lists), and
     // at once: the request answers only after this, so two Redis round trips one after the other
-    // were two waits.
+    // were two waits. The same moment records the write for read-your-writes (a refill of the
+    // page must not come from a standby that has not replayed it).
     public Task InvalidateAsync(Guid userId, CancellationToken ct = default) =>
-        Task.WhenAll(cache.InvalidateAsync(Key(userId, archived: false), ct).AsTask(), cache.InvalidateAsync(Key(userId, archived: true), ct).AsTask());
+        Task.WhenAll(cache.InvalidateAsync(Key(userId, archived: false), ct).AsTask(), cache.InvalidateAsync(Key(userId, archived: true), ct).AsTask(),
+            replicas.WroteAsync([userId]));
 
     /// <summary>
     /// Only the list the conversation is in: for a stored message, whose batcher read

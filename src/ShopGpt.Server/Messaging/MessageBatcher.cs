@@ -58,11 +58,14 @@ public sealed partial class MessageBatcher : BackgroundService
     private readonly Counter<long> commits;
     private readonly Counter<long> duplicates;
     private readonly Conversations.ConversationListCache? listCache;
+    private readonly Data.ReplicaReads? replicas;
 
     public MessageBatcher(NpgsqlDataSource db, IOptions<MessagingOptions> options, ILogger<MessageBatcher> log, IMeterFactory meters,
-        Conversations.ConversationListCache? listCache = null) // null in tools that commit without a cache (bench db)
+        Conversations.ConversationListCache? listCache = null, // null in tools that commit without a cache (bench db)
+        Data.ReplicaReads? replicas = null)
     {
         this.listCache = listCache;
+        this.replicas = replicas;
         this.db = db;
         this.options = options.Value;
         this.log = log;
@@ -135,7 +138,8 @@ public sealed partial class MessageBatcher : BackgroundService
         try
         {
             var (results, lists) = await WriteAsync(batch, CancellationToken.None);
-            await InvalidateListsAsync(lists);
+            // Before the ack: the sender's next read must find the message (cache and read-your-writes).
+            await Task.WhenAll(InvalidateListsAsync(lists), replicas?.WroteAsync(lists.Select(l => l.Owner).Distinct().ToArray()) ?? Task.CompletedTask);
             for (var i = 0; i < batch.Count; i++) batch[i].Completion.TrySetResult(results[i]);
             commitLatency.Record(Stopwatch.GetElapsedTime(started).TotalSeconds);
         }
