@@ -77,13 +77,14 @@ public sealed partial class AssistantOrchestrator : BackgroundService, IAssistan
     private readonly Counter<long> busy;
     private readonly KeyValuePair<string, object?> providerTag;
 
-    private static readonly StackExchange.Redis.RedisChannel StopChannel = StackExchange.Redis.RedisChannel.Literal("shopgpt:assistant:stop");
+    private readonly StackExchange.Redis.RedisChannel stopChannel;
     private readonly StackExchange.Redis.IConnectionMultiplexer? redis;
 
     public AssistantOrchestrator(IOptions<AssistantOptions> options, IChatClient chat, TurnPlanner planner, ProductSearch search, ConversationStore conversations,
         MessageBatcher batcher, IConversationEvents events, ILogger<AssistantOrchestrator> log, IMeterFactory meters, IServiceProvider services)
     {
         redis = services.GetService<StackExchange.Redis.IConnectionMultiplexer>();
+        stopChannel = services.GetRequiredService<Data.RedisNames>().AssistantStop;
         this.options = options.Value;
         this.chat = chat;
         this.planner = planner;
@@ -153,7 +154,7 @@ public sealed partial class AssistantOrchestrator : BackgroundService, IAssistan
         {
             try
             {
-                redis.GetSubscriber().Publish(StopChannel, $"{ownerId:N}:{conversationId:N}", StackExchange.Redis.CommandFlags.FireAndForget);
+                redis.GetSubscriber().Publish(stopChannel, $"{ownerId:N}:{conversationId:N}", StackExchange.Redis.CommandFlags.FireAndForget);
             }
             catch (StackExchange.Redis.RedisException e)
             {
@@ -183,7 +184,7 @@ public sealed partial class AssistantOrchestrator : BackgroundService, IAssistan
         {
             try
             {
-                await redis.GetSubscriber().SubscribeAsync(StopChannel, (_, value) =>
+                await redis.GetSubscriber().SubscribeAsync(stopChannel, (_, value) =>
                 {
                     var parts = value.ToString().Split(':');
                     if (parts.Length == 2 && Guid.TryParse(parts[0], out var owner) && Guid.TryParse(parts[1], out var cid)) StopLocal(owner, cid);

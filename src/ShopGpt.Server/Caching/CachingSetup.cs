@@ -8,6 +8,7 @@ using Microsoft.Extensions.DependencyInjection.Extensions;
 using Microsoft.Extensions.Options;
 using ShopGpt.Server.Accounts;
 using ShopGpt.Server.Conversations;
+using ShopGpt.Server.Data;
 using ShopGpt.Server.Http;
 using StackExchange.Redis;
 using ZiggyCreatures.Caching.Fusion;
@@ -38,16 +39,13 @@ public sealed partial class CacheJsonContext : JsonSerializerContext;
 
 public static class CachingSetup
 {
-    /// <summary>Prefix of every cache key in L1 and Redis (the Redis instance is shared with other features).</summary>
-    public const string KeyPrefix = "shopgpt:";
-
     public static void AddCaching(this WebApplicationBuilder builder)
     {
         builder.Services.AddOptions<CacheOptions>().BindConfiguration("Cache").ValidateDataAnnotations().ValidateOnStart();
         builder.Services.AddOptions<AdminOptions>().BindConfiguration("Admin");
         builder.Services.TryAddSingleton(TimeProvider.System);
         var hasRedis = !string.IsNullOrWhiteSpace(builder.Configuration.GetConnectionString("Redis"));
-        builder.Services.AddSingleton(sp => new CacheTopology(hasRedis ? sp.GetRequiredService<IConnectionMultiplexer>() : null));
+        builder.Services.AddSingleton(sp => new CacheTopology(hasRedis ? sp.GetRequiredService<IConnectionMultiplexer>() : null, sp.GetRequiredService<RedisNames>()));
         builder.Services.AddSingleton(sp => new HotKeyTracker(sp.GetRequiredService<IOptions<CacheOptions>>(), sp.GetRequiredService<TimeProvider>()));
         builder.Services.AddSingleton<CacheMetrics>();
         builder.Services.AddSingleton<CachePolicies>();
@@ -67,7 +65,10 @@ public static class CachingSetup
                 o.EnableAutoRecovery = true;
                 // A new instance is subscribed before it serves, so it never misses an invalidation.
                 o.WaitForInitialBackplaneSubscribe = true;
-                o.CacheKeyPrefix = KeyPrefix;
+                // Keys and the backplane channel under the app's Redis prefix (the Redis instance is shared with other features).
+                var names = sp.GetRequiredService<RedisNames>();
+                o.CacheKeyPrefix = names.CacheKeyPrefix;
+                o.BackplaneChannelPrefix = names.CacheBackplanePrefix;
             })
             .WithSerializer(sp => new FusionCacheSystemTextJsonSerializer(SerializerOptions(sp)));
         if (!hasRedis) return;

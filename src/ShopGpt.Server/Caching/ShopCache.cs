@@ -8,7 +8,7 @@ using ZiggyCreatures.Caching.Fusion;
 namespace ShopGpt.Server.Caching;
 
 /// <summary>The Redis behind L2, if any; without it the cache is L1 only.</summary>
-public sealed record CacheTopology(IConnectionMultiplexer? Redis)
+public sealed record CacheTopology(IConnectionMultiplexer? Redis, Data.RedisNames Names)
 {
     public bool HasDistributed => Redis is not null;
 }
@@ -195,15 +195,8 @@ public sealed partial class ShopCache
     /// </summary>
     public async ValueTask RemoveFromDistributedOrThrowAsync(string key)
     {
-        if (topology.Redis is { } redis) await redis.GetDatabase().KeyDeleteAsync(DistributedKey(key));
+        if (topology.Redis is { } redis) await redis.GetDatabase().KeyDeleteAsync(topology.Names.CacheEntry(key));
     }
-
-    /// <summary>The Redis key FusionCache uses for <paramref name="key"/>: wire-format version, separator, our prefix.</summary>
-    internal static string DistributedKey(string key) => DistributedKeyPrefix + key;
-
-    // FusionCache's defaults (we do not change its internal strings); a test checks the key exists in Redis.
-    private static readonly string DistributedKeyPrefix =
-        $"{FusionCacheOptions.DistributedCacheWireFormatVersion}{new FusionCacheOptions().InternalStrings.DistributedCacheWireFormatSeparator}{CachingSetup.KeyPrefix}";
 
     private static readonly FusionCacheEntryOptions RemoveOptions = new()
     {

@@ -64,6 +64,8 @@ public static class DataSetup
     public static void AddData(this WebApplicationBuilder builder)
     {
         builder.Services.AddOptions<DatabaseOptions>().BindConfiguration("Database").ValidateDataAnnotations().ValidateOnStart();
+        builder.Services.AddOptions<RedisOptions>().BindConfiguration("Redis").ValidateDataAnnotations().ValidateOnStart();
+        builder.Services.AddSingleton(sp => new RedisNames(sp.GetRequiredService<Microsoft.Extensions.Options.IOptions<RedisOptions>>().Value.Prefix));
         builder.Services.ConfigureHttpJsonOptions(o => o.SerializerOptions.TypeInfoResolverChain.Add(DataJsonContext.Default));
 
         var pg = builder.Configuration.GetConnectionString("Postgres")

@@ -1,4 +1,5 @@
 using Microsoft.Extensions.Options;
+using ShopGpt.Server.Data;
 using StackExchange.Redis;
 
 namespace ShopGpt.Server.Realtime;
@@ -22,7 +23,7 @@ public interface ILeaseStore
 /// instance clocks don't matter). A lease that stops being refreshed (its instance died)
 /// expires by itself and is pruned by the next acquire: no stale slots after a crash.
 /// </summary>
-public sealed class RedisLeaseStore(IConnectionMultiplexer redis) : ILeaseStore
+public sealed class RedisLeaseStore(IConnectionMultiplexer redis, RedisNames names) : ILeaseStore
 {
     // Prune expired, check the count, add: one script, so two instances can't both take the last slot.
     private const string AcquireScript =
@@ -71,7 +72,7 @@ public sealed class RedisLeaseStore(IConnectionMultiplexer redis) : ILeaseStore
         await Task.WhenAll(calls);
     }
 
-    private static RedisKey Key(Guid userId) => "rt:conn:" + userId.ToString("N");
+    private RedisKey Key(Guid userId) => names.ConnectionLeases(userId);
 }
 
 /// <summary>Slots for a single instance without Redis: nothing can crash away from under it.</summary>

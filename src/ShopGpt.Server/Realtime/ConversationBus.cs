@@ -1,5 +1,6 @@
 using System.Buffers.Binary;
 using Microsoft.Extensions.Options;
+using ShopGpt.Server.Data;
 using StackExchange.Redis;
 
 namespace ShopGpt.Server.Realtime;
@@ -56,7 +57,6 @@ public sealed partial class RedisConversationBus : IConversationBus, IAsyncDispo
     // version(1) conversation(16) type(1) seq(8) publishedAt(8) then the frame's JSON
     private const int HeaderBytes = 34;
     private const byte Version = 2;
-    private const string InboxPrefix = "rt:inbox:";
 
     // KEYS[1] interest set; ARGV: own id, inbox prefix, envelope. Read-only on the set (pruning is
     // the registrations' job), so a publish costs one ZRANGEBYSCORE plus one PUBLISH per other instance.
@@ -89,6 +89,7 @@ public sealed partial class RedisConversationBus : IConversationBus, IAsyncDispo
 
     private readonly string instanceId = Guid.NewGuid().ToString("N");
     private readonly IConnectionMultiplexer redis;
+    private readonly RedisNames names;
     private readonly RealtimeMetrics metrics;
     private readonly RealtimeOptions options;
     private readonly ILogger<RedisConversationBus> log;
@@ -99,9 +100,10 @@ public sealed partial class RedisConversationBus : IConversationBus, IAsyncDispo
     private ChannelMessageQueue? inbox;
     private Action<HubEvent> onRemote = _ => { };
 
-    public RedisConversationBus(IConnectionMultiplexer redis, RealtimeMetrics metrics, IOptions<RealtimeOptions> options, ILogger<RedisConversationBus> log)
+    public RedisConversationBus(IConnectionMultiplexer redis, RedisNames names, RealtimeMetrics metrics, IOptions<RealtimeOptions> options, ILogger<RedisConversationBus> log)
     {
         this.redis = redis;
+        this.names = names;
         this.metrics = metrics;
         this.options = options.Value;
         this.log = log;
@@ -163,7 +165,7 @@ public sealed partial class RedisConversationBus : IConversationBus, IAsyncDispo
         e.Json.CopyTo(s[HeaderBytes..]);
         // Fire and forget on the multiplexer's one connection: scripts run in call order, so one
         // instance's events for a conversation reach the others in the order they were published.
-        redis.GetDatabase().ScriptEvaluateAsync(PublishScript, [InterestKey(e.ConversationId)], [instanceId, InboxPrefix, envelope]).ContinueWith(
+        redis.GetDatabase().ScriptEvaluateAsync(PublishScript, [InterestKey(e.ConversationId)], [instanceId, names.InboxPrefix, envelope]).ContinueWith(
             static (t, state) => ((RealtimeMetrics)state!).PublishFailed("redis"),
             metrics, CancellationToken.None, TaskContinuationOptions.OnlyOnFaulted | TaskContinuationOptions.ExecuteSynchronously, TaskScheduler.Default);
     }
@@ -197,7 +199,7 @@ public sealed partial class RedisConversationBus : IConversationBus, IAsyncDispo
         try
         {
             if (inbox is not null) return;
-            var q = await redis.GetSubscriber().SubscribeAsync(RedisChannel.Literal(InboxPrefix + instanceId));
+            var q = await redis.GetSubscriber().SubscribeAsync(names.Inbox(instanceId));
             // One ordered queue: events from one publisher keep Redis's order.
             q.OnMessage(m => Receive(m.Message));
             Volatile.Write(ref inbox, q);
@@ -282,7 +284,7 @@ public sealed partial class RedisConversationBus : IConversationBus, IAsyncDispo
             BinaryPrimitives.ReadInt64LittleEndian(s[18..26]), BinaryPrimitives.ReadInt64LittleEndian(s[26..34])));
     }
 
-    private static RedisKey InterestKey(Guid conversationId) => "rt:interest:" + conversationId.ToString("N");
+    private RedisKey InterestKey(Guid conversationId) => names.Interest(conversationId);
 
     /// <summary>This instance's interest in one conversation, shared by its local subscriptions.</summary>
     private sealed class Interest

@@ -27,8 +27,8 @@ public static partial class RealtimeEndpoints
         // in-memory stand-ins for a single instance without Redis.
         if (!string.IsNullOrWhiteSpace(builder.Configuration.GetConnectionString("Redis")))
         {
-            builder.Services.AddSingleton<ITicketStore>(sp => new RedisTicketStore(sp.GetRequiredService<IConnectionMultiplexer>()));
-            builder.Services.AddSingleton<ILeaseStore>(sp => new RedisLeaseStore(sp.GetRequiredService<IConnectionMultiplexer>()));
+            builder.Services.AddSingleton<ITicketStore, RedisTicketStore>();
+            builder.Services.AddSingleton<ILeaseStore, RedisLeaseStore>();
             builder.Services.AddSingleton<IConversationBus, RedisConversationBus>();
         }
         else

@@ -2,6 +2,7 @@ using System.Buffers.Binary;
 using System.Collections.Concurrent;
 using System.Security.Cryptography;
 using Microsoft.Extensions.Options;
+using ShopGpt.Server.Data;
 using StackExchange.Redis;
 
 namespace ShopGpt.Server.Realtime;
@@ -15,15 +16,15 @@ public interface ITicketStore
     Task<Guid?> TakeAsync(string key);
 }
 
-public sealed class RedisTicketStore(IConnectionMultiplexer redis) : ITicketStore
+public sealed class RedisTicketStore(IConnectionMultiplexer redis, RedisNames names) : ITicketStore
 {
     public Task StoreAsync(string key, Guid userId, TimeSpan ttl) =>
-        redis.GetDatabase().StringSetAsync(key, userId.ToString("N"), ttl);
+        redis.GetDatabase().StringSetAsync(names.Ticket(key), userId.ToString("N"), ttl);
 
     public async Task<Guid?> TakeAsync(string key)
     {
         // GETDEL: two instances redeeming the same ticket at once cannot both get it.
-        var v = await redis.GetDatabase().StringGetDeleteAsync(key);
+        var v = await redis.GetDatabase().StringGetDeleteAsync(names.Ticket(key));
         return v.HasValue && Guid.TryParseExact(v.ToString(), "N", out var id) ? id : null;
     }
 }
@@ -88,8 +89,9 @@ public sealed class RealtimeTickets(ITicketStore store, TimeProvider clock, IOpt
         return user is null ? (null, TicketFailure.Used) : (user, TicketFailure.None);
     }
 
+    /// <summary>What the store keeps a ticket under (<see cref="RedisNames.Ticket"/> in Redis).</summary>
     internal static string KeyFor(string ticket) =>
-        "rt:ticket:" + Convert.ToHexString(SHA256.HashData(System.Text.Encoding.ASCII.GetBytes(ticket)));
+        Convert.ToHexString(SHA256.HashData(System.Text.Encoding.ASCII.GetBytes(ticket)));
 
     private static string Base64Url(byte[] b) => Convert.ToBase64String(b).TrimEnd('=').Replace('+', '-').Replace('/', '_');
 

@@ -1,5 +1,6 @@
 using Microsoft.Extensions.Options;
 using ShopGpt.Server.Caching;
+using ShopGpt.Server.Data;
 using ShopGpt.Tests.Infrastructure;
 using StackExchange.Redis;
 
@@ -26,7 +27,7 @@ public sealed class DelayedRemovalTests
         // A slow factory that read before the write stores the old value after the immediate removal.
         await cache.InvalidateAsync(key);
         Assert.Equal("stale", await ReadAsync("stale"));
-        Assert.True(await redis.KeyExistsAsync(ShopCache.DistributedKey(key)));
+        Assert.True(await redis.KeyExistsAsync(RedisNames.Default.CacheEntry(key)));
 
         // Not before last invalidation + hard timeout + 1 s (the loop sees the same clock; the
         // direct sweep makes sure one ran at this time).
@@ -48,7 +49,7 @@ public sealed class DelayedRemovalTests
         // the removal has no event to await.
         clock.Advance(oneMs);
         var deadline = DateTime.UtcNow.AddSeconds(10);
-        while (await redis.KeyExistsAsync(ShopCache.DistributedKey(key)))
+        while (await redis.KeyExistsAsync(RedisNames.Default.CacheEntry(key)))
         {
             Assert.True(DateTime.UtcNow < deadline, "the late removal never ran");
             await Task.Delay(50);

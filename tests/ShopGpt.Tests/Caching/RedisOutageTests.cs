@@ -1,5 +1,6 @@
 using ShopGpt.Server.Accounts;
 using ShopGpt.Server.Caching;
+using ShopGpt.Server.Data;
 using ShopGpt.Tests.Infrastructure;
 using StackExchange.Redis;
 using ZiggyCreatures.Caching.Fusion;
@@ -102,7 +103,7 @@ public sealed class RedisOutageTests
         // The session is cached in Redis under the key the revocation deletes directly.
         Assert.True(SessionToken.TryParse(user.Token, out _, out var hash));
         await using var raw = await redis.ConnectAsync();
-        Assert.True(await raw.GetDatabase().KeyExistsAsync(ShopCache.DistributedKey(SessionStore.CacheKey(hash))));
+        Assert.True(await raw.GetDatabase().KeyExistsAsync(RedisNames.Default.CacheEntry(SessionStore.CacheKey(hash))));
 
         await redis.PauseAsync();
         try
@@ -155,7 +156,7 @@ public sealed class RedisOutageTests
         {
             var key = $"test:late:{Guid.NewGuid():N}";
             await cache.GetOrSetAsync(key, _ => Task.FromResult(1), new CachePolicy(TimeSpan.FromMinutes(5)));
-            return await raw.GetDatabase().KeyExistsAsync(ShopCache.DistributedKey(key));
+            return await raw.GetDatabase().KeyExistsAsync(RedisNames.Default.CacheEntry(key));
         }, "the instance writes to Redis once it is up");
     }
 }

@@ -1,3 +1,4 @@
+using ShopGpt.Server.Data;
 using ShopGpt.Tests.Caching;
 using ShopGpt.Tests.Infrastructure;
 using ShopGpt.Tests.Realtime;
@@ -71,7 +72,7 @@ public sealed class RealtimeRedisOutageTests
         // so the per-user limit holds again across both instances.
         await using (var raw = await redis.ConnectAsync())
         {
-            var key = "rt:conn:" + user.Id.ToString("N");
+            var key = RedisNames.Default.ConnectionLeases(user.Id);
             var deadline = DateTime.UtcNow + Step;
             while (await raw.GetDatabase().SortedSetLengthAsync(key) < 3)
             {

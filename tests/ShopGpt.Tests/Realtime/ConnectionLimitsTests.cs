@@ -1,4 +1,5 @@
 using System.Net.WebSockets;
+using ShopGpt.Server.Data;
 using ShopGpt.Server.Realtime;
 using ShopGpt.Tests.Infrastructure;
 using StackExchange.Redis;
@@ -50,7 +51,7 @@ public sealed class ConnectionLimitsTests(RealtimePair pair)
         var stale = await WsClient.TicketAsync(app, user);
         await using var redis = await ConnectionMultiplexer.ConnectAsync(TestEnvironment.Redis);
         var deadline = DateTime.UtcNow.AddSeconds(10);
-        while (await redis.GetDatabase().KeyExistsAsync(RealtimeTickets.KeyFor(stale)) && DateTime.UtcNow < deadline) await Task.Delay(50);
+        while (await redis.GetDatabase().KeyExistsAsync(RedisNames.Default.Ticket(RealtimeTickets.KeyFor(stale))) && DateTime.UtcNow < deadline) await Task.Delay(50);
         Assert.Equal(HttpStatusCode.Unauthorized, (await WsClient.RefusedAsync(app, stale)).Status);
     }
 

@@ -1,4 +1,5 @@
 using System.Net.WebSockets;
+using ShopGpt.Server.Data;
 using ShopGpt.Server.Messaging;
 using ShopGpt.Server.Realtime;
 using ShopGpt.Tests.Infrastructure;
@@ -174,7 +175,7 @@ public sealed class CrossInstanceTests(RealtimePair pair)
         var cid = await user.CreateConversationAsync();
         await using var raw = await ConnectionMultiplexer.ConnectAsync(TestEnvironment.Redis);
         var db = raw.GetDatabase();
-        var key = "rt:interest:" + cid.ToString("N");
+        var key = RedisNames.Default.Interest(cid);
         // What a crashed instance leaves: an entry whose expiry has passed and that nobody refreshes.
         await db.SortedSetAddAsync(key, "crashed-instance", 1);
 
