@@ -60,6 +60,7 @@ public sealed partial class ReplicaReads : BackgroundService
     private readonly NpgsqlDataSource? preferStandby;
     private readonly NpgsqlDataSource? standbyOnly;
     private readonly IConnectionMultiplexer? redis;
+    private readonly RedisNames names;
     private readonly ReplicaOptions options;
     private readonly DatabaseMetrics metrics;
     private readonly TimeProvider clock;
@@ -70,8 +71,9 @@ public sealed partial class ReplicaReads : BackgroundService
     private StandbyState state = StandbyState.Unknown;
 
     public ReplicaReads(NpgsqlDataSource primary, IOptions<ReplicaOptions> options, DatabaseMetrics metrics, TimeProvider clock,
-        ILogger<ReplicaReads> log, NpgsqlMultiHostDataSource? hosts = null, IConnectionMultiplexer? redis = null)
+        ILogger<ReplicaReads> log, RedisNames names, NpgsqlMultiHostDataSource? hosts = null, IConnectionMultiplexer? redis = null)
     {
+        this.names = names;
         this.primary = primary;
         this.hosts = hosts;
         this.options = options.Value;
@@ -279,7 +281,7 @@ public sealed partial class ReplicaReads : BackgroundService
             if (v.Until <= now) localMarks.TryRemove(new KeyValuePair<Guid, (ulong, long)>(k, v));
     }
 
-    private static RedisKey MarkKey(Guid userId) => "ryw:" + userId.ToString("N");
+    private RedisKey MarkKey(Guid userId) => names.ReadYourWrites(userId);
 
     /// <summary>PostgreSQL's <c>X/Y</c> text form of an LSN (two hex halves) as a number.</summary>
     internal static ulong ParseLsn(string text)
