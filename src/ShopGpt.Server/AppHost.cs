@@ -8,6 +8,8 @@ using ShopGpt.Server.Http;
 using ShopGpt.Server.Messaging;
 using ShopGpt.Server.Observability;
 using ShopGpt.Server.Realtime;
+using ShopGpt.Server.Shortlist;
+using ShopGpt.Server.Feedback;
 
 namespace ShopGpt.Server;
 
@@ -32,6 +34,8 @@ public static class AppHost
         builder.AddRealtime();
         builder.AddCatalog();
         builder.AddAssistant();
+        builder.AddShortlist();
+        builder.AddFeedback();
         builder.AddHealth();
         builder.AddMetrics();
 
@@ -53,9 +57,13 @@ public static class AppHost
         app.MapAccounts();
         app.MapConversations();
         app.MapRealtime();
-        app.MapMessageSearch();
+        app.MapMessages();
         app.MapCaching();
         app.MapCatalog();
+        app.MapComparison();
+        app.MapShortlist();
+        app.MapFeedback();
+        app.MapConversationExport();
         return app;
     }
 

@@ -58,7 +58,7 @@ public static class AccountEndpoints
         return e;
     }
 
-    private static async Task<IResult> RegisterAsync(RegisterRequest? body, NpgsqlDataSource db, SessionStore sessions,
+    private static async Task<IResult> RegisterAsync(HttpContext ctx, RegisterRequest? body, NpgsqlDataSource db, SessionStore sessions,
         IPasswordHasher<AccountUser> hasher, CancellationToken ct)
     {
         var email = NormalizeEmail(body?.Email);
@@ -69,8 +69,13 @@ public static class AccountEndpoints
         if (displayName.Length > 100 || displayName.Any(char.IsControl))
             return ApiProblem.BadRequest("bad_display_name", "The display name must be at most 100 printable characters.");
 
-        var userId = Guid.CreateVersion7();
         var hash = hasher.HashPassword(new AccountUser(), body.Password);
+        // Sent with a guest's bearer token: that guest becomes the account (issue 19).
+        if (ctx.User.Identity?.IsAuthenticated == true
+            && await GuestUpgrade.TryAsync(db, sessions, ctx.User.UserId(), email, hash, displayName, ct) is { } upgraded)
+            return upgraded;
+
+        var userId = Guid.CreateVersion7();
         await using (var conn = await db.OpenConnectionAsync(ct))
         await using (var tx = await conn.BeginTransactionAsync(ct))
         {

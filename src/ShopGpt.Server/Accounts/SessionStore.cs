@@ -75,6 +75,30 @@ public sealed class SessionStore(NpgsqlDataSource db, TimeProvider clock, Micros
     }
 
     /// <summary>
+    /// First half of revoking every session of a user inside the caller's transaction (a guest
+    /// becoming an account): the cached copies leave Redis first, confirmed (as in
+    /// <see cref="RevokeAsync"/>); the caller deletes the rows and then calls <see cref="ForgetAsync"/>.
+    /// </summary>
+    public async Task<List<byte[]>> PrepareRevokeAllAsync(Guid userId, CancellationToken ct)
+    {
+        var hashes = new List<byte[]>();
+        await using (var cmd = db.CreateCommand("select token_hash from sessions where user_id = $1"))
+        {
+            cmd.Parameters.AddWithValue(userId);
+            await using var r = await cmd.ExecuteReaderAsync(ct);
+            while (await r.ReadAsync(ct)) hashes.Add(r.GetFieldValue<byte[]>(0));
+        }
+        foreach (var h in hashes) await cache.RemoveFromDistributedOrThrowAsync(CacheKey(h));
+        return hashes;
+    }
+
+    /// <summary>After the rows are gone: drop every cached copy again (L1, Redis, other instances).</summary>
+    public async Task ForgetAsync(IEnumerable<byte[]> tokenHashes, CancellationToken ct)
+    {
+        foreach (var h in tokenHashes) await cache.InvalidateAsync(CacheKey(h), ct);
+    }
+
+    /// <summary>
     /// Revokes the session. The cached copy in Redis goes first and must be confirmed: with Redis
     /// unreachable the logout fails (503) and nothing changes, instead of succeeding in the database
     /// while Redis keeps an entry that would be trusted again when it comes back.

@@ -1,5 +1,3 @@
-using System.Security.Cryptography;
-using System.Text;
 using System.Text.Json;
 using System.Text.Json.Serialization;
 using System.Text.Json.Serialization.Metadata;
@@ -10,6 +8,7 @@ using ShopGpt.Server.Accounts;
 using ShopGpt.Server.Conversations;
 using ShopGpt.Server.Data;
 using ShopGpt.Server.Http;
+using ShopGpt.Server.Shared;
 using StackExchange.Redis;
 using ZiggyCreatures.Caching.Fusion;
 using ZiggyCreatures.Caching.Fusion.Backplane.StackExchangeRedis;
@@ -97,14 +96,10 @@ public static class CachingSetup
 
     public static void MapCaching(this IEndpointRouteBuilder app)
     {
-        app.MapGet("/api/admin/cache/hot-keys", (HttpContext ctx, IOptions<AdminOptions> admin, HotKeyTracker hot, string? limit) =>
+        app.MapGet("/api/admin/cache/hot-keys", (HttpContext ctx, HotKeyTracker hot, string? limit) =>
         {
-            var token = admin.Value.Token;
-            if (string.IsNullOrEmpty(token)) return ApiProblem.NotFound("endpoint");
-            var given = ctx.Request.Headers["X-Admin-Token"].ToString();
-            if (!CryptographicOperations.FixedTimeEquals(SHA256.HashData(Encoding.UTF8.GetBytes(given)), SHA256.HashData(Encoding.UTF8.GetBytes(token))))
-                return ApiProblem.Create(403, "forbidden", "A valid X-Admin-Token header is required.");
-            if (!ConversationEndpoints.TryLimit(limit, 50, 1000, out var n, out var error)) return error!;
+            if (AdminAccess.Refusal(ctx) is { } refusal) return refusal;
+            if (!QueryLimits.TryParse(limit, 50, 1000, out var n, out var error)) return error!;
             return TypedResults.Ok(new HotKeysResponse(hot.Capacity, hot.Window.TotalSeconds, hot.Threshold, hot.HotCount(), hot.Top(n)));
         });
     }

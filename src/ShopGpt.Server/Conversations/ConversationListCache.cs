@@ -1,4 +1,5 @@
 using ShopGpt.Server.Caching;
+using ShopGpt.Server.Messaging;
 
 namespace ShopGpt.Server.Conversations;
 
@@ -8,7 +9,7 @@ namespace ShopGpt.Server.Conversations;
 /// conversation between the lists (create, patch, delete) invalidate both entries of the owner;
 /// a stored message invalidates only the list its conversation is in.
 /// </summary>
-public sealed class ConversationListCache(ShopCache cache, CachePolicies policies, ConversationStore store, Data.ReplicaReads replicas)
+public sealed class ConversationListCache(ShopCache cache, CachePolicies policies, ConversationStore store, Data.ReplicaReads replicas) : IBatchCommitted
 {
     public const int CachedPageSize = 100;
 
@@ -25,16 +26,18 @@ public sealed class ConversationListCache(ShopCache cache, CachePolicies policie
     // Both entries, for create, patch and delete (the conversation may have changed lists), and
     // at once: the request answers only after this, so two Redis round trips one after the other
     // were two waits. The same moment records the write for read-your-writes (a refill of the
-    // page must not come from a standby that has not replayed it).
+    // page, or any read of this user's, must not come from a standby that has not replayed it).
     public Task InvalidateAsync(Guid userId, CancellationToken ct = default) =>
         Task.WhenAll(cache.InvalidateAsync(Key(userId, archived: false), ct).AsTask(), cache.InvalidateAsync(Key(userId, archived: true), ct).AsTask(),
             replicas.WroteAsync([userId]));
 
     /// <summary>
-    /// Only the list the conversation is in: for a stored message, whose batcher read
-    /// <paramref name="archived"/> under the conversation's row lock. A PATCH that archives
-    /// concurrently waits for that lock and invalidates both lists itself after its commit.
+    /// A stored message moves its conversation to the top of the owner's list: drop only the list
+    /// it is in, which the batcher read under the conversation's row lock, once per batch (each
+    /// invalidation is a Redis DEL + backplane message now and a late removal later). A PATCH that
+    /// archives concurrently waits for that lock and invalidates both lists itself after its commit.
     /// </summary>
-    public Task InvalidateAsync(Guid userId, bool archived, CancellationToken ct = default) =>
-        cache.InvalidateAsync(Key(userId, archived), ct).AsTask();
+    public Task OnCommittedAsync(CommittedBatch batch) =>
+        Task.WhenAll(batch.Lists.Select(l => cache.InvalidateAsync(Key(l.OwnerId, l.Archived)).AsTask())
+            .Append(replicas.WroteAsync(batch.Lists.Select(l => l.OwnerId).Distinct().ToArray())));
 }

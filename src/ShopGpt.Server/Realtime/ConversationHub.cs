@@ -89,6 +89,18 @@ public sealed partial class ConversationHub : IConversationEvents, IHostedServic
     }
 
     /// <summary>
+    /// A frame for every connection of one user, on every instance, that follows the user's own
+    /// topic (a <c>sub</c> whose cid is the user id): account-wide news such as shortlist changes
+    /// ride the same fan-out (interest, inbox, workers) as conversations. No seq: sent at once.
+    /// </summary>
+    public void PublishToUser(Guid userId, ServerFrame frame)
+    {
+        var ev = new HubEvent(userId, ServerFrames.Serialize(frame), ServerFrames.TypeOf(frame), 0, NowMicros());
+        Enqueue(ev);
+        bus.Publish(ev);
+    }
+
+    /// <summary>
     /// Adds a follower in buffering mode; completes once events published anywhere from now on
     /// will reach it (the Redis subscription is confirmed), so a database read after this misses nothing.
     /// </summary>

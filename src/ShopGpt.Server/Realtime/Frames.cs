@@ -21,6 +21,7 @@ public sealed record ClientFrame(string? T, Guid? Cid, long? AfterSeq, string? R
 [JsonDerivedType(typeof(ErrFrame), "err")]
 [JsonDerivedType(typeof(PongFrame), "pong")]
 [JsonDerivedType(typeof(SubscribedFrame), "subscribed")]
+[JsonDerivedType(typeof(ShortlistFrame), "shortlist")]
 public abstract record ServerFrame;
 
 public sealed record RateInfo(double PerSecond, int Burst);
@@ -53,12 +54,19 @@ public sealed record PongFrame(JsonElement? Ts) : ServerFrame;
 /// </summary>
 public sealed record SubscribedFrame(Guid Cid, long? LastSeq, int Replayed, bool Complete) : ServerFrame;
 
+/// <summary>
+/// Extension (issue 19): the user's shortlist changed (on any tab or device). It goes to every
+/// connection that follows the user's own topic (<c>sub</c> with <c>cid</c> = the user's id);
+/// <c>op</c> is <c>saved</c> (with the item) or <c>removed</c>.
+/// </summary>
+public sealed record ShortlistFrame(Guid Cid, string Op, string ProductId, DateTimeOffset? AddedAt, Catalog.Product? Product) : ServerFrame;
+
 public sealed record TicketResponse(string Ticket, DateTimeOffset ExpiresAt);
 
 /// <summary>Frame kinds as bounded metric tag values (docs/metrics.md).</summary>
 public enum FrameType : byte
 {
-    Hello, Ack, Msg, Delta, Done, Err, Pong, Subscribed,
+    Hello, Ack, Msg, Delta, Done, Err, Pong, Subscribed, Shortlist,
 }
 
 /// <summary>Source-generated (de)serialization for every realtime frame: no reflection per message.</summary>
@@ -99,6 +107,7 @@ public static class ServerFrames
         DoneFrame => FrameType.Done,
         ErrFrame => FrameType.Err,
         PongFrame => FrameType.Pong,
+        ShortlistFrame => FrameType.Shortlist,
         _ => FrameType.Subscribed,
     };
 }

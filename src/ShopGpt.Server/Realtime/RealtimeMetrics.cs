@@ -5,7 +5,7 @@ namespace ShopGpt.Server.Realtime;
 /// <summary>The ShopGpt.Realtime meter, instrument for instrument as docs/metrics.md lists it.</summary>
 public sealed class RealtimeMetrics
 {
-    private static readonly string[] FrameTypeNames = ["hello", "ack", "msg", "delta", "done", "err", "pong", "subscribed"];
+    private static readonly string[] FrameTypeNames = ["hello", "ack", "msg", "delta", "done", "err", "pong", "subscribed", "shortlist"];
 
     private readonly UpDownCounter<long> connections;
     private readonly Counter<long> connects;
