@@ -57,7 +57,7 @@ public static class AppHost
         app.MapAccounts();
         app.MapConversations();
         app.MapRealtime();
-        app.MapMessageSearch();
+        app.MapMessages();
         app.MapCaching();
         app.MapCatalog();
         app.MapShortlist();

@@ -8,7 +8,6 @@ using System.Threading.Channels;
 using Microsoft.Extensions.AI;
 using Microsoft.Extensions.Options;
 using ShopGpt.Server.Catalog;
-using ShopGpt.Server.Conversations;
 using ShopGpt.Server.Messaging;
 
 namespace ShopGpt.Server.Assistant;
@@ -45,8 +44,8 @@ public sealed class AssistantOptions
 /// Runs assistant turns server-side, independent of any connection: a user message is stored →
 /// <see cref="Start"/> queues a turn → a worker reads the context, plans and retrieves, streams
 /// the provider's chunks as <see cref="AssistantDelta"/> events, then stores the answer through
-/// the batcher under client id "assistant:&lt;user message id&gt;" (idempotent) and publishes
-/// <see cref="MessageStored"/> + <see cref="AssistantDone"/>. A shopper who disconnects finds the
+/// Messaging's one store path (<see cref="MessageWriter"/>, which publishes <see cref="MessageStored"/>
+/// + <see cref="AssistantDone"/> after the commit) under client id "assistant:&lt;user message id&gt;" (idempotent). A shopper who disconnects finds the
 /// answer on resume. Bounded: <see cref="AssistantOptions.MaxConcurrentTurns"/> workers and a queue
 /// of <see cref="AssistantOptions.QueueCapacity"/>; when the queue is full the turn is not started
 /// and a short <c>failed</c> assistant message says so (the shopper sees it as msg + done).
@@ -66,8 +65,8 @@ public sealed partial class AssistantOrchestrator : BackgroundService, IAssistan
     private readonly IChatClient chat;
     private readonly TurnPlanner planner;
     private readonly ProductSearch search;
-    private readonly ConversationStore conversations;
-    private readonly MessageBatcher batcher;
+    private readonly MessageReader history;
+    private readonly MessageWriter messages;
     private readonly IConversationEvents events;
     private readonly ILogger<AssistantOrchestrator> log;
     private readonly Counter<long> turns;
@@ -80,8 +79,8 @@ public sealed partial class AssistantOrchestrator : BackgroundService, IAssistan
     private readonly StackExchange.Redis.RedisChannel stopChannel;
     private readonly StackExchange.Redis.IConnectionMultiplexer? redis;
 
-    public AssistantOrchestrator(IOptions<AssistantOptions> options, IChatClient chat, TurnPlanner planner, ProductSearch search, ConversationStore conversations,
-        MessageBatcher batcher, IConversationEvents events, ILogger<AssistantOrchestrator> log, IMeterFactory meters, IServiceProvider services)
+    public AssistantOrchestrator(IOptions<AssistantOptions> options, IChatClient chat, TurnPlanner planner, ProductSearch search, MessageReader history,
+        MessageWriter messages, IConversationEvents events, ILogger<AssistantOrchestrator> log, IMeterFactory meters, IServiceProvider services)
     {
         redis = services.GetService<StackExchange.Redis.IConnectionMultiplexer>();
         stopChannel = services.GetRequiredService<Data.RedisNames>().AssistantStop;
@@ -89,8 +88,8 @@ public sealed partial class AssistantOrchestrator : BackgroundService, IAssistan
         this.chat = chat;
         this.planner = planner;
         this.search = search;
-        this.conversations = conversations;
-        this.batcher = batcher;
+        this.history = history;
+        this.messages = messages;
         this.events = events;
         this.log = log;
         providerTag = new("provider", this.options.Provider);
@@ -231,11 +230,11 @@ public sealed partial class AssistantOrchestrator : BackgroundService, IAssistan
             var cid = turn.UserMessage.ConversationId;
             var t0 = Stopwatch.GetTimestamp();
             stage.Record(Stopwatch.GetElapsedTime(turn.Queued, t0).TotalSeconds, StageQueue);
-            var history = await conversations.MessagesBeforeAsync(owner, cid, turn.UserMessage.Seq, options.ContextMessages, ct);
-            history.Reverse();
+            var context = await history.MessagesBeforeAsync(owner, cid, turn.UserMessage.Seq, options.ContextMessages, ct);
+            context.Reverse();
             var t1 = Stopwatch.GetTimestamp();
             stage.Record(Stopwatch.GetElapsedTime(t0, t1).TotalSeconds, StageContext);
-            var plan = await planner.PlanAsync(history, turn.UserMessage.Text, ct);
+            var plan = await planner.PlanAsync(context, turn.UserMessage.Text, ct);
             products.AddRange(plan.Products);
             var t2 = Stopwatch.GetTimestamp();
             stage.Record(Stopwatch.GetElapsedTime(t1, t2).TotalSeconds, StagePlan);
@@ -244,7 +243,7 @@ public sealed partial class AssistantOrchestrator : BackgroundService, IAssistan
             if (options.Provider != "catalog")
                 chatOptions.Tools = [AssistantPrompt.SearchTool(search, found => { lock (products) products.AddRange(found); })];
             var first = true;
-            await foreach (var update in chat.GetStreamingResponseAsync(AssistantPrompt.Build(history, turn.UserMessage.Text, plan), chatOptions, ct))
+            await foreach (var update in chat.GetStreamingResponseAsync(AssistantPrompt.Build(context, turn.UserMessage.Text, plan), chatOptions, ct))
             {
                 var chunk = update.Text;
                 if (string.IsNullOrEmpty(chunk)) continue;
@@ -292,14 +291,10 @@ public sealed partial class AssistantOrchestrator : BackgroundService, IAssistan
                 lock (products) refs = products.DistinctBy(p => p.Id).Take(10).Select(p => p.ToRef()).ToList();
                 productsJson = JsonSerializer.Serialize(refs, CatalogJsonContext.Default.ListProductRef);
             }
-            var outcome = await batcher.SendAsync(
-                new NewMessage(turn.Owner, cid, "assistant", text, "assistant:" + turn.UserMessage.Id, status, productsJson, turn.AnswerId),
+            // The one store path publishes the answer (msg + done) after its commit.
+            await messages.StoreAsync(
+                new NewMessage(turn.Owner, cid, MessageRoles.Assistant, text, "assistant:" + turn.UserMessage.Id, status, productsJson, turn.AnswerId),
                 CancellationToken.None);
-            if (outcome.Message is { } stored)
-            {
-                events.Publish(new MessageStored(turn.Owner, stored));
-                events.Publish(new AssistantDone(turn.Owner, cid, stored.Id, stored.Seq, stored.Status));
-            }
             if (countTurn) turns.Add(1, providerTag, new KeyValuePair<string, object?>("status", status));
         }
         catch (Exception e)

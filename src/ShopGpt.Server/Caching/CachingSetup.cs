@@ -8,6 +8,7 @@ using ShopGpt.Server.Accounts;
 using ShopGpt.Server.Conversations;
 using ShopGpt.Server.Data;
 using ShopGpt.Server.Http;
+using ShopGpt.Server.Shared;
 using StackExchange.Redis;
 using ZiggyCreatures.Caching.Fusion;
 using ZiggyCreatures.Caching.Fusion.Backplane.StackExchangeRedis;
@@ -98,7 +99,7 @@ public static class CachingSetup
         app.MapGet("/api/admin/cache/hot-keys", (HttpContext ctx, HotKeyTracker hot, string? limit) =>
         {
             if (AdminAccess.Refusal(ctx) is { } refusal) return refusal;
-            if (!ConversationEndpoints.TryLimit(limit, 50, 1000, out var n, out var error)) return error!;
+            if (!QueryLimits.TryParse(limit, 50, 1000, out var n, out var error)) return error!;
             return TypedResults.Ok(new HotKeysResponse(hot.Capacity, hot.Window.TotalSeconds, hot.Threshold, hot.HotCount(), hot.Top(n)));
         });
     }

@@ -52,7 +52,7 @@ public static class CatalogEndpoints
         if (!TryPrice(minPrice, out var min) || !TryPrice(maxPrice, out var max))
             return ApiProblem.BadRequest("bad_price", "minPrice and maxPrice must be non-negative numbers.");
         if (min is not null && max is not null && min > max) return ApiProblem.BadRequest("bad_price_range", "minPrice must not exceed maxPrice.");
-        if (!Conversations.ConversationEndpoints.TryLimit(limit, 10, MaxLimit, out var n, out var error)) return error!;
+        if (!Shared.QueryLimits.TryParse(limit, 10, MaxLimit, out var n, out var error)) return error!;
         if (brand is { Length: > 100 } || category is { Length: > 200 }) return ApiProblem.BadRequest("bad_filter", "brand or category is too long.");
         // Why: PostgreSQL text cannot hold NUL (22021), so a %00 in any searched string used to reach
         // the database and come back as a 500 (found by SearchFuzzTests).

@@ -1,14 +1,12 @@
-using System.Globalization;
 using System.Security.Claims;
 using ShopGpt.Server.Accounts;
 using ShopGpt.Server.Http;
 using ShopGpt.Server.Messaging;
+using ShopGpt.Server.Shared;
 
 namespace ShopGpt.Server.Conversations;
 
-public sealed record Page<T>(IReadOnlyList<T> Items, string? NextCursor);
 public sealed record CreateConversationRequest(string? Title);
-public sealed record SendMessageRequest(string? Text, string? ClientId);
 
 public static class ConversationEndpoints
 {
@@ -20,6 +18,8 @@ public static class ConversationEndpoints
         builder.Services.AddSingleton<KeysetCursor>();
         builder.Services.AddSingleton<ConversationStore>();
         builder.Services.AddSingleton<ConversationListCache>();
+        // Lists show each conversation's last message: a committed batch invalidates the lists it changed.
+        builder.Services.AddSingleton<IBatchCommitted>(sp => sp.GetRequiredService<ConversationListCache>());
     }
 
     public static void MapConversations(this IEndpointRouteBuilder app)
@@ -31,36 +31,22 @@ public static class ConversationEndpoints
         g.MapGet("/{id:guid}", GetAsync);
         g.MapPatch("/{id:guid}", PatchAsync);
         g.MapDelete("/{id:guid}", DeleteAsync);
-        g.MapGet("/{id:guid}/messages", MessagesAsync);
-        g.MapPost("/{id:guid}/messages", SendAsync);
 
         var shared = app.MapGroup("/api/shared").RequireAuthorization().RequireRateLimiting(Http.RateLimiting.UserPolicy);
         shared.MapGet("/{id:guid}", GetSharedAsync);
-        shared.MapGet("/{id:guid}/messages", SharedMessagesAsync);
-    }
-
-    /// <summary>Parses <c>limit</c>: absent gives the default, anything outside 1..max is a 400.</summary>
-    internal static bool TryLimit(string? raw, int fallback, int max, out int limit, out IResult? error)
-    {
-        error = null;
-        limit = fallback;
-        if (raw is null) return true;
-        if (int.TryParse(raw, NumberStyles.None, CultureInfo.InvariantCulture, out limit) && limit >= 1 && limit <= max) return true;
-        error = ApiProblem.BadRequest("bad_limit", $"limit must be an integer from 1 to {max}.");
-        return false;
     }
 
     internal static string? ValidateTitle(string? title) =>
         title is null ? null
         : title.Trim().Length == 0 ? "The title must not be empty."
         : title.Length > MaxTitleLength ? $"The title must be at most {MaxTitleLength} characters."
-        : title.Any(char.IsControl) || !SendValidation.IsStorableText(title) ? "The title must not contain control characters or invalid Unicode."
+        : title.Any(char.IsControl) || !TextRules.IsStorable(title) ? "The title must not contain control characters or invalid Unicode."
         : null;
 
     private static async Task<IResult> ListAsync(ClaimsPrincipal user, ConversationStore store, ConversationListCache firstPages, KeysetCursor cursors,
         string? limit, string? cursor, string? archived, CancellationToken ct)
     {
-        if (!TryLimit(limit, 20, 100, out var n, out var error)) return error!;
+        if (!QueryLimits.TryParse(limit, 20, 100, out var n, out var error)) return error!;
         var userId = user.UserId();
         bool showArchived = false;
         if (archived is not null && !bool.TryParse(archived, out showArchived))
@@ -110,52 +96,6 @@ public static class ConversationEndpoints
         return TypedResults.NoContent();
     }
 
-    private static async Task<IResult> MessagesAsync(ClaimsPrincipal user, ConversationStore store, KeysetCursor cursors, Guid id,
-        string? limit, string? before, string? afterSeq, CancellationToken ct)
-    {
-        var userId = user.UserId();
-        if (await store.GetAsync(userId, id, ct) is null) return ApiProblem.NotFound();
-        return await PageMessagesAsync(store, cursors, userId, userId, id, limit, before, afterSeq, ct);
-    }
-
     private static async Task<IResult> GetSharedAsync(ConversationStore store, Guid id, CancellationToken ct) =>
         await store.GetSharedAsync(id, ct) is { } s ? TypedResults.Ok(s.Conversation) : ApiProblem.NotFound();
-
-    private static async Task<IResult> SharedMessagesAsync(ClaimsPrincipal user, ConversationStore store, KeysetCursor cursors, Guid id,
-        string? limit, string? before, string? afterSeq, CancellationToken ct)
-    {
-        if (await store.GetSharedAsync(id, ct) is not { } s) return ApiProblem.NotFound();
-        return await PageMessagesAsync(store, cursors, user.UserId(), s.Owner, id, limit, before, afterSeq, ct);
-    }
-
-    private static async Task<IResult> PageMessagesAsync(ConversationStore store, KeysetCursor cursors, Guid reader, Guid owner, Guid id,
-        string? limit, string? before, string? afterSeq, CancellationToken ct)
-    {
-        if (afterSeq is not null)
-        {
-            if (before is not null) return ApiProblem.BadRequest("bad_request", "Use either before or afterSeq, not both.");
-            if (!long.TryParse(afterSeq, NumberStyles.None, CultureInfo.InvariantCulture, out var after))
-                return ApiProblem.BadRequest("bad_after_seq", "afterSeq must be a non-negative integer.");
-            if (!TryLimit(limit, 500, 500, out var m, out var e1)) return e1!;
-            var items = await store.MessagesAfterAsync(owner, id, after, m, ct);
-            return TypedResults.Ok(new Page<Message>(items, null));
-        }
-        if (!TryLimit(limit, 50, 100, out var n, out var e2)) return e2!;
-        var beforeSeq = long.MaxValue;
-        if (before is not null && !cursors.TryDecodeSeq(reader, id, before, out beforeSeq))
-            return ApiProblem.BadRequest("bad_cursor", "The cursor is not valid for this conversation.");
-        var page = await store.MessagesBeforeAsync(owner, id, beforeSeq, n, ct);
-        var next = page.Count == n && page[^1].Seq > 1 ? cursors.EncodeSeq(reader, id, page[^1].Seq) : null;
-        return TypedResults.Ok(new Page<Message>(page, next));
-    }
-
-    private static async Task<IResult> SendAsync(ClaimsPrincipal user, MessageService messages,
-        Microsoft.Extensions.Options.IOptions<MessagingOptions> options, Guid id, SendMessageRequest? body, CancellationToken ct)
-    {
-        if (SendValidation.Check(body?.Text, body?.ClientId, options.Value) is { } problem)
-            return ApiProblem.BadRequest(problem.Code, problem.Message);
-        var outcome = await messages.SendUserMessageAsync(user.UserId(), id, body!.Text!, body.ClientId!, ct);
-        if (!outcome.Found) return ApiProblem.NotFound();
-        return outcome.Duplicate ? TypedResults.Ok(outcome.Message) : TypedResults.Created($"/api/conversations/{id}/messages", outcome.Message);
-    }
 }

@@ -31,7 +31,7 @@ public static class ConversationExport
     public static void MapConversationExport(this IEndpointRouteBuilder app) =>
         app.MapGet("/api/conversations/{id:guid}/export", ExportAsync).RequireAuthorization().RequireRateLimiting(RateLimiting.UserPolicy);
 
-    private static async Task<IResult> ExportAsync(ClaimsPrincipal user, ConversationStore store, Guid id, string? format, CancellationToken ct)
+    private static async Task<IResult> ExportAsync(ClaimsPrincipal user, ConversationStore store, MessageReader reader, Guid id, string? format, CancellationToken ct)
     {
         format ??= "json";
         if (format is not ("json" or "markdown" or "md"))
@@ -43,7 +43,7 @@ public static class ConversationExport
         long after = 0;
         while (messages.Count < MaxMessages)
         {
-            var page = await store.MessagesAfterAsync(userId, id, after, Math.Min(PageSize, MaxMessages - messages.Count), ct);
+            var page = await reader.MessagesAfterAsync(userId, id, after, Math.Min(PageSize, MaxMessages - messages.Count), ct);
             messages.AddRange(page);
             if (page.Count == 0 || page.Count < PageSize) break;
             after = page[^1].Seq;

@@ -1,4 +1,5 @@
 using ShopGpt.Server.Caching;
+using ShopGpt.Server.Messaging;
 
 namespace ShopGpt.Server.Conversations;
 
@@ -8,7 +9,7 @@ namespace ShopGpt.Server.Conversations;
 /// conversation between the lists (create, patch, delete) invalidate both entries of the owner;
 /// a stored message invalidates only the list its conversation is in.
 /// </summary>
-public sealed class ConversationListCache(ShopCache cache, CachePolicies policies, ConversationStore store)
+public sealed class ConversationListCache(ShopCache cache, CachePolicies policies, ConversationStore store) : IBatchCommitted
 {
     public const int CachedPageSize = 100;
 
@@ -29,10 +30,11 @@ public sealed class ConversationListCache(ShopCache cache, CachePolicies policie
         Task.WhenAll(cache.InvalidateAsync(Key(userId, archived: false), ct).AsTask(), cache.InvalidateAsync(Key(userId, archived: true), ct).AsTask());
 
     /// <summary>
-    /// Only the list the conversation is in: for a stored message, whose batcher read
-    /// <paramref name="archived"/> under the conversation's row lock. A PATCH that archives
-    /// concurrently waits for that lock and invalidates both lists itself after its commit.
+    /// A stored message moves its conversation to the top of the owner's list: drop only the list
+    /// it is in, which the batcher read under the conversation's row lock, once per batch (each
+    /// invalidation is a Redis DEL + backplane message now and a late removal later). A PATCH that
+    /// archives concurrently waits for that lock and invalidates both lists itself after its commit.
     /// </summary>
-    public Task InvalidateAsync(Guid userId, bool archived, CancellationToken ct = default) =>
-        cache.InvalidateAsync(Key(userId, archived), ct).AsTask();
+    public Task OnCommittedAsync(CommittedBatch batch) =>
+        Task.WhenAll(batch.Lists.Select(l => cache.InvalidateAsync(Key(l.OwnerId, l.Archived)).AsTask()));
 }

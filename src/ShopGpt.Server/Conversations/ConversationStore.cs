@@ -24,20 +24,17 @@ public sealed record ConversationPatch(string? Title, bool? Archived, bool? Pinn
 /// </summary>
 public sealed class ConversationStore(NpgsqlDataSource db)
 {
-    // The last message comes in the same query (LATERAL on the (conversation_id, seq) index): no N+1.
+    // The last message comes in the same query (LATERAL on the (conversation_id, seq) index): no
+    // N+1. Its columns are Messaging's list (Message.Columns), in Message.Read's order.
     private const string Select =
         $"""
-        select c.conversation_id, c.title, c.created_at, c.updated_at, c.archived, c.pinned, c.shared, c.last_seq,
-               {LastMessageColumns}
+        select c.conversation_id, c.title, c.created_at, c.updated_at, c.archived, c.pinned, c.shared, c.last_seq, m.*
         from conversations c
         left join lateral (
-            select * from messages m
-            where m.user_id = c.user_id and m.conversation_id = c.conversation_id and m.seq = c.last_seq
+            select {Message.Columns} from messages
+            where user_id = c.user_id and conversation_id = c.conversation_id and seq = c.last_seq
             limit 1) m on true
         """;
-
-    private const string LastMessageColumns =
-        "m.message_id, m.conversation_id, m.seq, m.role, m.text, m.products::text, m.created_at, m.client_id, m.status";
 
     /// <summary>
     /// One page of the list, newest activity first, ordered by (updated_at DESC, id DESC).
@@ -77,17 +74,6 @@ public sealed class ConversationStore(NpgsqlDataSource db)
         await using var r = await cmd.ExecuteReaderAsync(ct);
         if (!await r.ReadAsync(ct)) return null;
         return (r.GetGuid(0), ReadConversation(r, 1));
-    }
-
-    /// <summary>The owner of a conversation the caller may read: their own, or a shared one.</summary>
-    public async Task<Guid?> FindReadableOwnerAsync(Guid callerId, Guid id, CancellationToken ct)
-    {
-        await using var cmd = db.CreateCommand(
-            "select user_id from conversations where conversation_id = $1 and (user_id = $2 or shared) order by user_id = $2 desc limit 1");
-        cmd.Parameters.AddWithValue(id);
-        cmd.Parameters.AddWithValue(callerId);
-        var owner = await cmd.ExecuteScalarAsync(ct);
-        return owner is Guid g ? g : null;
     }
 
     public async Task<Conversation> CreateAsync(Guid userId, string title, CancellationToken ct)
@@ -141,67 +127,6 @@ public sealed class ConversationStore(NpgsqlDataSource db)
         if (batch.BatchCommands[0].RecordsAffected == 0) return false;
         await tx.CommitAsync(ct);
         return true;
-    }
-
-    // Message pages and prepared statements: after a few executions PostgreSQL may switch a
-    // prepared statement to a generic plan, which cannot know how long this conversation is; on
-    // the partitioned messages table it then reads every matching row of every partition and sorts
-    // them (measured: ~200 ms per page at 110,000 messages, docs/benchmarks.md). seq is gap-free
-    // per conversation (the batcher assigns it under the row lock), so the page is a seq range of
-    // `limit` values: bounding the range keeps the work at `limit` rows under any plan. Where the
-    // range comes back short without reaching the end (gaps: retention dropped old months), the
-    // open-ended query answers; it only reads the few rows that are left on that side.
-
-    /// <summary>Newest-first page of messages with seq below <paramref name="beforeSeq"/>.</summary>
-    public async Task<List<Message>> MessagesBeforeAsync(Guid owner, Guid id, long beforeSeq, int limit, CancellationToken ct)
-    {
-        var page = await ReadMessagesAsync(
-            $"""
-            select {Message.Columns} from messages
-            where user_id = $1 and conversation_id = $2 and seq < $3
-              and seq >= least($3, (select c.last_seq + 1 from conversations c where c.user_id = $1 and c.conversation_id = $2)) - $4
-            order by seq desc limit $4
-            """,
-            owner, id, beforeSeq, limit, ct);
-        if (page.Count == limit || (page.Count > 0 && page[^1].Seq <= 1)) return page;
-        return await ReadMessagesAsync(
-            $"select {Message.Columns} from messages where user_id = $1 and conversation_id = $2 and seq < $3 order by seq desc limit $4",
-            owner, id, beforeSeq, limit, ct);
-    }
-
-    /// <summary>Oldest-first messages with seq above <paramref name="afterSeq"/> (resume).</summary>
-    public async Task<List<Message>> MessagesAfterAsync(Guid owner, Guid id, long afterSeq, int limit, CancellationToken ct)
-    {
-        if (afterSeq <= long.MaxValue - limit)
-        {
-            var page = await ReadMessagesAsync(
-                $"select {Message.Columns} from messages where user_id = $1 and conversation_id = $2 and seq > $3 and seq <= $3 + $4 order by seq limit $4",
-                owner, id, afterSeq, limit, ct);
-            if (page.Count == limit) return page;
-            // Short: the end of the conversation (the open-ended query then finds nothing more, cheaply) or a gap.
-            var from = page.Count > 0 ? page[^1].Seq : afterSeq;
-            var rest = await ReadMessagesAsync(
-                $"select {Message.Columns} from messages where user_id = $1 and conversation_id = $2 and seq > $3 order by seq limit $4",
-                owner, id, from, limit - page.Count, ct);
-            page.AddRange(rest);
-            return page;
-        }
-        return await ReadMessagesAsync(
-            $"select {Message.Columns} from messages where user_id = $1 and conversation_id = $2 and seq > $3 order by seq limit $4",
-            owner, id, afterSeq, limit, ct);
-    }
-
-    private async Task<List<Message>> ReadMessagesAsync(string sql, Guid owner, Guid id, long seq, int limit, CancellationToken ct)
-    {
-        await using var cmd = db.CreateCommand(sql);
-        cmd.Parameters.AddWithValue(owner);
-        cmd.Parameters.AddWithValue(id);
-        cmd.Parameters.AddWithValue(seq);
-        cmd.Parameters.AddWithValue(limit);
-        var list = new List<Message>(Math.Min(limit, 64));
-        await using var r = await cmd.ExecuteReaderAsync(ct);
-        while (await r.ReadAsync(ct)) list.Add(Message.Read(r));
-        return list;
     }
 
     private static async Task<List<Conversation>> ReadAllAsync(NpgsqlCommand cmd, CancellationToken ct)

@@ -97,7 +97,7 @@ public sealed partial class PopularConversations(
 
     internal static async Task<IResult> GetAsync(PopularConversations popular, string? limit, CancellationToken ct)
     {
-        if (!ConversationEndpoints.TryLimit(limit, 20, MaxLimit, out var n, out var error)) return error!;
+        if (!Shared.QueryLimits.TryParse(limit, 20, MaxLimit, out var n, out var error)) return error!;
         return TypedResults.Ok(await popular.CachedTopAsync(n, ct));
     }
 

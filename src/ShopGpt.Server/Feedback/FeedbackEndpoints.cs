@@ -68,7 +68,7 @@ public static class FeedbackEndpoints
         var reason = string.IsNullOrWhiteSpace(body.Reason) ? null : body.Reason.Trim();
         if (reason is { Length: > MaxReasonLength })
             return ApiProblem.BadRequest("reason_too_long", $"reason must be at most {MaxReasonLength} characters.");
-        if (reason is not null && !Messaging.SendValidation.IsStorableText(reason))
+        if (reason is not null && !Shared.TextRules.IsStorable(reason))
             return ApiProblem.BadRequest("bad_reason", "reason must be valid Unicode without NUL characters.");
 
         // Ownership and target in one statement: the vote is stored only for an assistant answer
@@ -126,7 +126,7 @@ public static class FeedbackEndpoints
     private static async Task<IResult> ReportAsync(HttpContext ctx, NpgsqlDataSource db, string? limit, CancellationToken ct)
     {
         if (AdminAccess.Refusal(ctx) is { } refusal) return refusal;
-        if (!Conversations.ConversationEndpoints.TryLimit(limit, 50, 500, out var n, out var error)) return error!;
+        if (!Shared.QueryLimits.TryParse(limit, 50, 500, out var n, out var error)) return error!;
         long up = 0, down = 0;
         await using (var totals = db.CreateCommand("select rating, count(*) from message_feedback group by rating"))
         await using (var r = await totals.ExecuteReaderAsync(ct))

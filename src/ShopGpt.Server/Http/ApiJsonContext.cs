@@ -4,6 +4,7 @@ using ShopGpt.Server.Accounts;
 using ShopGpt.Server.Conversations;
 using ShopGpt.Server.Messaging;
 using ShopGpt.Server.Observability;
+using ShopGpt.Server.Shared;
 
 namespace ShopGpt.Server.Http;
 

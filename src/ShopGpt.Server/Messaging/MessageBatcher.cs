@@ -10,6 +10,19 @@ using ShopGpt.Server.Http;
 
 namespace ShopGpt.Server.Messaging;
 
+/// <summary>
+/// What a committed batch changed, for features that keep something derived from messages (the
+/// Conversations list cache): each (owner, archived) conversation list that got a new message,
+/// archived as read under the conversation's row lock.
+/// </summary>
+public sealed record CommittedBatch(IReadOnlySet<(Guid OwnerId, bool Archived)> Lists);
+
+/// <summary>A subscriber to <see cref="CommittedBatch"/>; awaited after the commit, before the senders are acknowledged.</summary>
+public interface IBatchCommitted
+{
+    Task OnCommittedAsync(CommittedBatch batch);
+}
+
 public sealed class MessagingOptions
 {
     /// <summary>
@@ -57,12 +70,12 @@ public sealed partial class MessageBatcher : BackgroundService
     private readonly Histogram<double> commitLatency;
     private readonly Counter<long> commits;
     private readonly Counter<long> duplicates;
-    private readonly Conversations.ConversationListCache? listCache;
+    private readonly IBatchCommitted[] subscribers;
 
     public MessageBatcher(NpgsqlDataSource db, IOptions<MessagingOptions> options, ILogger<MessageBatcher> log, IMeterFactory meters,
-        Conversations.ConversationListCache? listCache = null) // null in tools that commit without a cache (bench db)
+        IEnumerable<IBatchCommitted> subscribers) // none in tools that commit without a cache (bench db)
     {
-        this.listCache = listCache;
+        this.subscribers = [.. subscribers];
         this.db = db;
         this.options = options.Value;
         this.log = log;
@@ -135,7 +148,7 @@ public sealed partial class MessageBatcher : BackgroundService
         try
         {
             var (results, lists) = await WriteAsync(batch, CancellationToken.None);
-            await InvalidateListsAsync(lists);
+            await NotifyCommittedAsync(new CommittedBatch(lists));
             for (var i = 0; i < batch.Count; i++) batch[i].Completion.TrySetResult(results[i]);
             commitLatency.Record(Stopwatch.GetElapsedTime(started).TotalSeconds);
         }
@@ -148,30 +161,28 @@ public sealed partial class MessageBatcher : BackgroundService
     }
 
     /// <summary>
-    /// A stored message moves its conversation to the top of the owner's list: drop that cached
-    /// first page before acknowledging, so the sender's next list shows it. Only the list the
-    /// conversation is in (archived or not, read under its row lock), once per batch: each
-    /// invalidation is a Redis DEL + backplane message now and a late removal later. A cache
-    /// failure never fails a committed write.
+    /// Tells the subscribers (the Conversations list cache) which lists got new messages, after
+    /// the commit and before acknowledging, so the sender's next read already sees the change.
+    /// A subscriber's failure never fails a committed write.
     /// </summary>
-    private async Task InvalidateListsAsync(HashSet<(Guid Owner, bool Archived)> lists)
+    private async Task NotifyCommittedAsync(CommittedBatch batch)
     {
-        if (listCache is null || lists.Count == 0) return;
+        if (subscribers.Length == 0 || batch.Lists.Count == 0) return;
         try
         {
-            await Task.WhenAll(lists.Select(l => listCache.InvalidateAsync(l.Owner, l.Archived)));
+            await Task.WhenAll(subscribers.Select(s => s.OnCommittedAsync(batch)));
         }
         catch (Exception e)
         {
-            LogInvalidateFailed(log, e.GetType().Name, e);
+            LogSubscriberFailed(log, e.GetType().Name, e);
         }
     }
 
     /// <returns>Each send's outcome, and the (owner, archived) lists that got a new message.</returns>
-    private async Task<(SendOutcome[] Results, HashSet<(Guid Owner, bool Archived)> Lists)> WriteAsync(List<Pending> batch, CancellationToken ct)
+    private async Task<(SendOutcome[] Results, HashSet<(Guid OwnerId, bool Archived)> Lists)> WriteAsync(List<Pending> batch, CancellationToken ct)
     {
         var results = new SendOutcome[batch.Count];
-        var lists = new HashSet<(Guid Owner, bool Archived)>();
+        var lists = new HashSet<(Guid OwnerId, bool Archived)>();
         var convKeys = batch.Select(p => (p.Message.UserId, p.Message.ConversationId)).Distinct().OrderBy(k => k.ConversationId).ToArray();
 
         await using var conn = await db.OpenConnectionAsync(ct);
@@ -355,8 +366,8 @@ public sealed partial class MessageBatcher : BackgroundService
     [LoggerMessage(Level = LogLevel.Error, Message = "Committing a batch of {Count} messages failed ({ExceptionType})")]
     private static partial void LogCommitFailed(ILogger logger, int count, string exceptionType, Exception e);
 
-    [LoggerMessage(Level = LogLevel.Warning, Message = "Invalidating cached conversation lists failed ({ExceptionType})")]
-    private static partial void LogInvalidateFailed(ILogger logger, string exceptionType, Exception e);
+    [LoggerMessage(Level = LogLevel.Warning, Message = "A batch-committed subscriber failed ({ExceptionType})")]
+    private static partial void LogSubscriberFailed(ILogger logger, string exceptionType, Exception e);
 }
 
 internal sealed class NoFollowers : IConversationEvents
@@ -382,7 +393,9 @@ public static class MessagingSetup
         builder.Services.AddOptions<MessagingOptions>().BindConfiguration("Messaging").ValidateDataAnnotations().ValidateOnStart();
         builder.Services.AddSingleton<MessageBatcher>();
         builder.Services.AddHostedService(sp => sp.GetRequiredService<MessageBatcher>());
+        builder.Services.AddSingleton<MessageWriter>();
         builder.Services.AddSingleton<MessageService>();
+        builder.Services.AddSingleton<MessageReader>();
         // Stand-ins until the Realtime and Assistant features register theirs (TryAdd: theirs win).
         builder.Services.TryAddSingleton<IConversationEvents, NoFollowers>();
         builder.Services.TryAddSingleton<IAssistantTurns, NoAssistant>();

@@ -15,7 +15,7 @@ public sealed class RealtimeServices(
     IOptions<MessagingOptions> messaging,
     RealtimeMetrics metrics,
     ConversationHub hub,
-    ConversationStore conversations,
+    MessageReader history,
     MessageService messages,
     IAssistantTurns assistant,
     ConnectionRegistry registry,
@@ -27,7 +27,7 @@ public sealed class RealtimeServices(
     public MessagingOptions Messaging { get; } = messaging.Value;
     public RealtimeMetrics Metrics { get; } = metrics;
     public ConversationHub Hub { get; } = hub;
-    public ConversationStore Conversations { get; } = conversations;
+    public MessageReader History { get; } = history;
     public MessageService Messages { get; } = messages;
     public IAssistantTurns Assistant { get; } = assistant;
     public ConnectionRegistry Registry { get; } = registry;
@@ -541,7 +541,7 @@ public sealed partial class RealtimeConnection
         }
         // cid = the user's own id follows the account topic (shortlist frames; docs/protocol.md): nothing stored to replay.
         var own = cid == UserId;
-        var owner = own ? UserId : await rt.Conversations.FindReadableOwnerAsync(UserId, cid, CancellationToken.None);
+        var owner = own ? UserId : await rt.History.FindReadableOwnerAsync(UserId, cid, CancellationToken.None);
         if (owner is null)
         {
             Send(new ErrFrame("not_found", f.Ref, "No such conversation.", cid));
@@ -560,7 +560,7 @@ public sealed partial class RealtimeConnection
             List<Message> stored;
             try
             {
-                stored = await rt.Conversations.MessagesAfterAsync(owner.Value, cid, after, rt.Options.ReplayLimit + 1, CancellationToken.None);
+                stored = await rt.History.MessagesAfterAsync(owner.Value, cid, after, rt.Options.ReplayLimit + 1, CancellationToken.None);
             }
             catch
             {

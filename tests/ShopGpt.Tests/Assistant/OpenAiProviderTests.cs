@@ -14,8 +14,10 @@ namespace ShopGpt.Tests.Assistant;
 /// the first completion streams a <c>search_products</c> tool call as SSE chunks, the second
 /// (after the tool result) streams text. Proves the wire format end to end, tool loop included.
 /// </summary>
+// In the catalog collection without taking the fixture: xunit seeds the catalog (CatalogFixture)
+// before any test here starts its own instance, which then finds the products already imported.
 [Collection(CatalogCollection.Name)]
-public sealed class OpenAiProviderTests(CatalogFixture fx)
+public sealed class OpenAiProviderTests
 {
     private static string Chunk(string delta, string? finish = null) =>
         $$"""data: {"id":"chatcmpl-1","object":"chat.completion.chunk","created":1700000000,"model":"fake-model","choices":[{"index":0,"delta":{{delta}},"finish_reason":{{(finish is null ? "null" : $"\"{finish}\"")}}}]}""" + "\n\n";
@@ -23,7 +25,6 @@ public sealed class OpenAiProviderTests(CatalogFixture fx)
     [Fact]
     public async Task OpenAiProviderStreamsThroughAToolCallAgainstAFakeCompatibleServer()
     {
-        Assert.NotNull(fx.App);
         var requests = new ConcurrentQueue<JsonElement>();
         var fake = WebApplication.CreateSlimBuilder();
         fake.WebHost.UseUrls("http://127.0.0.1:0");

@@ -7,13 +7,13 @@ using ShopGpt.Tests.Infrastructure;
 namespace ShopGpt.Tests.Assistant;
 
 /// <summary>The orchestrator with a scripted provider: stop, provider errors, disconnects, a full queue.</summary>
+// In the catalog collection without taking the fixture: xunit seeds the catalog (CatalogFixture)
+// before any test here starts its own instance, which then finds the products already imported.
 [Collection(CatalogCollection.Name)]
-public sealed class OrchestratorTests(CatalogFixture fx)
+public sealed class OrchestratorTests
 {
     private async Task<(TestApp App, ScriptedChatClient Chat, RecordingEvents Events)> StartAsync(params (string, string?)[] settings)
     {
-        // The shared fixture has seeded the catalog, so this instance starts without importing.
-        Assert.NotNull(fx.App);
         var chat = new ScriptedChatClient();
         var events = new RecordingEvents();
         var app = await TestApp.StartAsync(CatalogFixture.Settings(settings), s =>

@@ -58,9 +58,9 @@ public static class DbBench
             var whaleList = await ScalarAsync<long>(db, Inv($"select count(*) from conversations where user_id = '{whaleUser}' and not archived"));
             Console.WriteLine(Inv($"\n## keyset vs OFFSET, page size {PageSize}, median of repeated runs (ms)"));
             Console.WriteLine(Inv($"message history of one conversation ({whaleSeq:N0} messages):"));
-            Console.WriteLine("| page | keyset, ConversationStore.MessagesBeforeAsync (bounded seq range) | keyset, open-ended seq < cursor | OFFSET |");
+            Console.WriteLine("| page | keyset, MessageReader.MessagesBeforeAsync (bounded seq range) | keyset, open-ended seq < cursor | OFFSET |");
             Console.WriteLine("|---:|---:|---:|---:|");
-            var store = new ConversationStore(db);
+            var store = new MessageReader(db);
             foreach (var page in new[] { 1, 100, 5000 })
             {
                 var offset = (long)(page - 1) * PageSize;
@@ -157,7 +157,7 @@ public static class DbBench
             var writers = o.Int("writers", defaults.Writers);
             var maxBatch = o.Int("max-batch", defaults.MaxBatch);
             var batcher = new MessageBatcher(ds, Options.Create(new MessagingOptions { MaxBatch = maxBatch, MaxDelayMs = o.Double("max-delay-ms", defaults.MaxDelayMs), Writers = writers }), NullLogger<MessageBatcher>.Instance,
-                meters.GetRequiredService<System.Diagnostics.Metrics.IMeterFactory>());
+                meters.GetRequiredService<System.Diagnostics.Metrics.IMeterFactory>(), subscribers: []);
             await batcher.StartAsync(CancellationToken.None);
             var inflight = o.Int("write-concurrency", 4096);
             // The senders and the batcher share this process, and the process shares the two cores
