@@ -14,7 +14,7 @@ public sealed record ComparisonTable(IReadOnlyList<Product> Products, IReadOnlyL
         var rows = new List<ComparisonRow>
         {
             Row("price", "Price", products, p => Dollars(p.Price), Lowest(products, p => p.Price)),
-            Row("rating", "Rating", products, p => p.Rating?.ToString("0.0", CultureInfo.InvariantCulture) + (p.Rating is null ? null : " / 5"),
+            Row("rating", "Rating", products, p => p.Rating is { } r ? r.ToString("0.0", CultureInfo.InvariantCulture) + " / 5" : null,
                 Highest(products, p => p.Rating is null ? null : (decimal)p.Rating.Value)),
             Row("reviews", "Reviews", products, p => p.ReviewCount?.ToString("N0", CultureInfo.InvariantCulture), Highest(products, p => p.ReviewCount)),
             Row("brand", "Brand", products, p => p.Brand, null),
