@@ -60,6 +60,7 @@ public static class AppHost
         app.MapMessages();
         app.MapCaching();
         app.MapCatalog();
+        app.MapComparison();
         app.MapShortlist();
         app.MapFeedback();
         app.MapConversationExport();

@@ -13,7 +13,20 @@ public sealed record SessionInfo(Guid UserId, DateTimeOffset ExpiresAt, DateTime
 public sealed class SessionStore(NpgsqlDataSource db, TimeProvider clock, Microsoft.Extensions.Options.IOptions<AccountsOptions> options,
     ShopCache cache, CachePolicies policies)
 {
-    internal static string CacheKey(byte[] tokenHash) => "session:" + Convert.ToHexString(tokenHash);
+    /// <summary>
+    /// Not the stored token hash itself: cache keys reach Redis key names and, on a cache error,
+    /// log lines (issue 15, finding 3), and the hash in <c>sessions</c> must not appear there. A
+    /// second, domain-separated SHA-256 still names one session on every instance.
+    /// </summary>
+    internal static string CacheKey(byte[] tokenHash)
+    {
+        Span<byte> input = stackalloc byte[CacheKeyDomain.Length + tokenHash.Length];
+        CacheKeyDomain.CopyTo(input);
+        tokenHash.CopyTo(input[CacheKeyDomain.Length..]);
+        return "session:" + System.Buffers.Text.Base64Url.EncodeToString(System.Security.Cryptography.SHA256.HashData(input));
+    }
+
+    private static ReadOnlySpan<byte> CacheKeyDomain => "shopgpt session cache key\0"u8;
 
     public async Task<(string Token, DateTimeOffset ExpiresAt)> CreateAsync(Guid userId, CancellationToken ct)
     {

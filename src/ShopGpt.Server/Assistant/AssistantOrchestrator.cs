@@ -234,7 +234,7 @@ public sealed partial class AssistantOrchestrator : BackgroundService, IAssistan
             context.Reverse();
             var t1 = Stopwatch.GetTimestamp();
             stage.Record(Stopwatch.GetElapsedTime(t0, t1).TotalSeconds, StageContext);
-            var plan = await planner.PlanAsync(context, turn.UserMessage.Text, ct);
+            var plan = await planner.PlanAsync(owner, context, turn.UserMessage, ct);
             products.AddRange(plan.Products);
             var t2 = Stopwatch.GetTimestamp();
             stage.Record(Stopwatch.GetElapsedTime(t1, t2).TotalSeconds, StagePlan);
@@ -293,7 +293,7 @@ public sealed partial class AssistantOrchestrator : BackgroundService, IAssistan
             }
             // The one store path publishes the answer (msg + done) after its commit.
             await messages.StoreAsync(
-                new NewMessage(turn.Owner, cid, MessageRoles.Assistant, text, "assistant:" + turn.UserMessage.Id, status, productsJson, turn.AnswerId),
+                new NewMessage(turn.Owner, cid, MessageRoles.Assistant, text, ClientIds.AnswerTo(turn.UserMessage.Id), status, productsJson, turn.AnswerId),
                 CancellationToken.None);
             if (countTurn) turns.Add(1, providerTag, new KeyValuePair<string, object?>("status", status));
         }

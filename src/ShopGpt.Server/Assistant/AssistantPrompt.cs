@@ -71,4 +71,6 @@ public sealed record ToolProduct(string Id, string Name, string? Brand, string C
 
 [System.Text.Json.Serialization.JsonSourceGenerationOptions(JsonSerializerDefaults.Web)]
 [System.Text.Json.Serialization.JsonSerializable(typeof(List<ToolProduct>))]
+[System.Text.Json.Serialization.JsonSerializable(typeof(DialogueState))]
+[System.Text.Json.Serialization.JsonSerializable(typeof(Comparison))]
 public sealed partial class AssistantJsonContext : System.Text.Json.Serialization.JsonSerializerContext;

@@ -11,6 +11,8 @@ public static class AssistantSetup
 {
     public static void AddAssistant(this WebApplicationBuilder builder)
     {
+        // GET /api/products/compare answers whether or not turns run here.
+        builder.Services.ConfigureHttpJsonOptions(o => o.SerializerOptions.TypeInfoResolverChain.Add(AssistantJsonContext.Default));
         // Assistant:Enabled=false leaves user messages unanswered (the no-op IAssistantTurns from
         // Messaging stays): for instances that only relay, and for tests of other features that
         // count a conversation's messages exactly.
@@ -19,6 +21,7 @@ public static class AssistantSetup
             .Validate(o => o.Provider == "catalog" || Uri.TryCreate(o.Endpoint, UriKind.Absolute, out _), "Assistant:Endpoint must be an absolute URL for the openai and ollama providers.")
             .ValidateOnStart();
         builder.Services.TryAddSingleton(sp => CreateChatClient(sp.GetRequiredService<IOptions<AssistantOptions>>().Value));
+        builder.Services.AddSingleton<DialogueStore>();
         builder.Services.AddSingleton<TurnPlanner>();
         builder.Services.AddSingleton<AssistantOrchestrator>();
         builder.Services.AddSingleton<IAssistantTurns>(sp => sp.GetRequiredService<AssistantOrchestrator>());

@@ -149,31 +149,8 @@ public sealed class CatalogResponder(TimeSpan chunkDelay) : IChatClient
     private static void WriteComparison(StringBuilder sb, IReadOnlyList<Product> items, int v)
     {
         sb.Append(Pick(v, "Here's how they compare:", "Side by side:", "A quick comparison:")).Append("\n\n");
-        sb.Append("| |");
-        foreach (var p in items) sb.Append(' ').Append(Bold(p)).Append(" |");
-        sb.Append("\n|---|");
-        foreach (var _ in items) sb.Append("---|");
-        sb.Append('\n');
-        Row(sb, "Price", items, PriceText);
-        Row(sb, "Rating", items, p => p.Rating is null ? "not rated" : $"{p.Rating.Value.ToString("0.#", CultureInfo.InvariantCulture)}/5");
-        Row(sb, "Reviews", items, p => p.ReviewCount?.ToString(CultureInfo.InvariantCulture) ?? "unknown");
-        Row(sb, "Brand", items, p => p.Brand ?? "unknown");
-        Row(sb, "Category", items, p => p.Categories.Length > 0 ? p.Categories[^1] : "unknown");
-        sb.Append('\n');
-        var priced = items.Where(p => p.Price is not null).ToList();
-        if (priced.Count >= 2 && priced.Select(p => p.Price).Distinct().Count() > 1)
-            sb.Append(Bold(priced.MinBy(p => p.Price)!)).Append(" is the less expensive choice. ");
-        var rated = items.Where(p => p.Rating is not null).ToList();
-        if (rated.Count >= 2 && rated.Select(p => p.Rating).Distinct().Count() > 1)
-            sb.Append(Bold(rated.MaxBy(p => p.Rating)!)).Append(" has the better rating. ");
-        sb.Append(Pick(v, "Tell me what matters most (price, brand, ratings) and I'll pick one.", "Want more detail on either?", "Which way are you leaning?"));
-    }
-
-    private static void Row(StringBuilder sb, string label, IReadOnlyList<Product> items, Func<Product, string> cell)
-    {
-        sb.Append("| ").Append(label).Append(" |");
-        foreach (var p in items) sb.Append(' ').Append(cell(p).Replace("|", "/", StringComparison.Ordinal)).Append(" |");
-        sb.Append('\n');
+        sb.Append(ProductComparison.Markdown(ProductComparison.Build(items))).Append(' ');
+        sb.Append(Pick(v, "Tell me what matters most and I'll pick one.", "Want more detail on one of them?", "Which way are you leaning?"));
     }
 
     private static string Why(Product p, HashSet<string> words, int i, int v)

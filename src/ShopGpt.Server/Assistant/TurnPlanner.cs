@@ -21,14 +21,18 @@ public sealed record SearchState(string Query, decimal? MinPrice = null, decimal
 public sealed record TurnPlan(TurnIntent Intent, string UserText, SearchState? State, IReadOnlyList<Product> Products, string? Refinement = null);
 
 /// <summary>
-/// Reads a user message in the light of the conversation so far and decides what to do.
-/// The conversation's search state is not stored anywhere: it is re-derived by folding over the
-/// recent user messages and the product lists of the assistant answers, so any instance can
-/// run the next turn from the database alone.
+/// Reads a user message in the light of the conversation so far and decides what to do. The
+/// conversation's need and the products its last answer showed come from <see cref="DialogueStore"/>
+/// (one row), so a turn understands only its new message; the new state is stored once the plan
+/// is made. The search runs with the extracted need (cleaned words, bounded, plus filters), never
+/// with the shopper's raw text.
 /// </summary>
-public sealed partial class TurnPlanner(ProductSearch search, CatalogIndex index)
+public sealed partial class TurnPlanner(ProductSearch search, CatalogIndex index, DialogueStore dialogue)
 {
     public const int ResultCount = 5;
+
+    /// <summary>At most this many words of a message become search words: a need is a few words; a 4,000-character message must not become a 4,000-character query.</summary>
+    public const int MaxSearchWords = 12;
 
     private static readonly HashSet<string> FollowUpFiller = new(StringComparer.Ordinal)
     {
@@ -36,16 +40,33 @@ public sealed partial class TurnPlanner(ProductSearch search, CatalogIndex index
         "and", "or", "so", "ok", "okay", "then", "now", "maybe", "there", "some", "show", "me", "only", "just", "please", "too",
     };
 
-    public async Task<TurnPlan> PlanAsync(IReadOnlyList<Message> history, string userText, CancellationToken ct)
+    public async Task<TurnPlan> PlanAsync(Guid owner, IReadOnlyList<Message> history, Message userMessage, CancellationToken ct)
     {
-        SearchState? state = null;
-        IReadOnlyList<ProductRef> shown = [];
-        foreach (var m in history)
-        {
-            if (m.Role == "user") state = Interpret(state, shown, m.Text).State;
-            else if (m.Products is { ValueKind: JsonValueKind.Array } p) shown = ReadRefs(p);
-        }
+        var before = await dialogue.LoadAsync(owner, userMessage.ConversationId, ct) ?? FromHistory(history);
+        var plan = await PlanAsync(before, userMessage.Text, ct);
+        var shown = plan.Products.Count > 0 && plan.Intent is TurnIntent.Search or TurnIntent.Compare
+            ? plan.Products.Select(p => new ShownRef(p.Id, p.Price)).ToList()
+            : before.Shown;
+        await dialogue.SaveAsync(owner, userMessage.ConversationId, userMessage.Seq, new DialogueState(plan.State ?? before.Need, shown), ct);
+        return plan;
+    }
 
+    /// <summary>
+    /// A conversation from before the state was stored: what its last answer showed is in that
+    /// message's product list (no text is parsed); the need starts fresh.
+    /// </summary>
+    private static DialogueState FromHistory(IReadOnlyList<Message> history)
+    {
+        for (var i = history.Count - 1; i >= 0; i--)
+            if (history[i].Role == "assistant" && history[i].Products is { ValueKind: JsonValueKind.Array } p)
+                return new DialogueState(null, ReadRefs(p));
+        return DialogueState.Empty;
+    }
+
+    public async Task<TurnPlan> PlanAsync(DialogueState before, string userText, CancellationToken ct)
+    {
+        var state = before.Need;
+        var shown = before.Shown;
         var step = Interpret(state, shown, userText);
         switch (step.Intent)
         {
@@ -70,7 +91,7 @@ public sealed partial class TurnPlanner(ProductSearch search, CatalogIndex index
 
     private sealed record Step(TurnIntent Intent, SearchState? State, List<int>? Picks = null, string? Refinement = null);
 
-    private Step Interpret(SearchState? prev, IReadOnlyList<ProductRef> shown, string text)
+    private Step Interpret(SearchState? prev, IReadOnlyList<ShownRef> shown, string text)
     {
         var t = " " + text.ToLowerInvariant() + " ";
         var picks = Ordinals(t, shown.Count);
@@ -122,7 +143,7 @@ public sealed partial class TurnPlanner(ProductSearch search, CatalogIndex index
         var words = parsed.Text.Split(' ', StringSplitOptions.RemoveEmptyEntries);
         var filtered = parsed.MinPrice is not null || parsed.MaxPrice is not null || parsed.Brand is not null || parsed.Cheapest;
         if (words.Length == 0 && !filtered) return new Step(TurnIntent.Clarify, null);
-        var fresh = new SearchState(text, null, null, null, false);
+        var fresh = new SearchState(string.Join(' ', words.Take(MaxSearchWords)), parsed.MinPrice, parsed.MaxPrice, parsed.Brand, parsed.Cheapest);
         if (words.Length == 1 && !filtered && Broad.Contains(words[0])) return new Step(TurnIntent.Clarify, fresh);
         return new Step(TurnIntent.Search, fresh);
     }
@@ -172,16 +193,14 @@ public sealed partial class TurnPlanner(ProductSearch search, CatalogIndex index
         _ => 0,
     };
 
-    private static List<ProductRef> ReadRefs(JsonElement products)
+    private static List<ShownRef> ReadRefs(JsonElement products)
     {
-        var list = new List<ProductRef>();
+        var list = new List<ShownRef>();
         foreach (var p in products.EnumerateArray())
         {
             if (!p.TryGetProperty("id", out var id) || id.ValueKind != JsonValueKind.String) continue;
             decimal? price = p.TryGetProperty("price", out var pr) && pr.ValueKind == JsonValueKind.Number ? pr.GetDecimal() : null;
-            var name = p.TryGetProperty("name", out var n) && n.ValueKind == JsonValueKind.String ? n.GetString()! : "";
-            var brand = p.TryGetProperty("brand", out var b) && b.ValueKind == JsonValueKind.String ? b.GetString() : null;
-            list.Add(new ProductRef(id.GetString()!, name, brand, price, null, null, null, null));
+            list.Add(new ShownRef(id.GetString()!, price));
         }
         return list;
     }

@@ -22,6 +22,7 @@ public sealed class RedisOptions
 /// <item><c>{p}cache:…</c> FusionCache entries (L2) and their locks; <c>{p}cache.Backplane…</c> its invalidations</item>
 /// <item><c>{p}rt:ticket:&lt;sha256&gt;</c> one-time WebSocket tickets (string, TTL)</item>
 /// <item><c>{p}rt:conn:&lt;user&gt;</c> per-user connection leases (sorted set)</item>
+/// <item><c>{p}rt:tickets:&lt;user&gt;</c> a user's unredeemed tickets (sorted set by expiry)</item>
 /// <item><c>{p}rt:interest:&lt;conversation&gt;</c> instances following a conversation (sorted set)</item>
 /// <item><c>{p}rt:inbox:&lt;instance&gt;</c> an instance's event inbox (channel)</item>
 /// <item><c>{p}assistant:stop</c> cross-instance "stop this turn" (channel)</item>
@@ -65,6 +66,9 @@ public sealed class RedisNames
     public RedisKey Ticket(string ticketHashHex) => rt + "ticket:" + ticketHashHex;
 
     public RedisKey ConnectionLeases(Guid userId) => Key("conn:", userId);
+
+    /// <summary>A user's unredeemed tickets (ticket key → expiry), for the per-user cap.</summary>
+    public RedisKey OutstandingTickets(Guid userId) => Key("tickets:", userId);
 
     public RedisKey Interest(Guid conversationId) => Key("interest:", conversationId);
 

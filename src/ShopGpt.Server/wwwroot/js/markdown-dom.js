@@ -1,6 +1,7 @@
 // Turns the data tree of markdown.js into DOM nodes. Text only ever enters the page through
 // createTextNode, so a message can never inject markup (CSP is the second line of defence).
 import { parseMarkdown } from './markdown.js';
+import { renderComparison } from './views/compare.js';
 
 export function renderMarkdown(text, doc = document, opts = {}) {
   const frag = doc.createDocumentFragment();
@@ -15,7 +16,21 @@ function renderBlock(block, doc) {
     for (const item of block.items) ul.append(renderInline(doc.createElement('li'), item, doc));
     return ul;
   }
-  // Tables scroll sideways inside their own box on narrow screens instead of widening the page.
+  // A comparison ("| | A | B |": an empty corner, row labels in the first column) gets the
+  // comparison view: a table on wide screens, one card per product on narrow ones.
+  if (block.header.length > 1 && block.header[0].length === 0) {
+    const inline = (cell) => renderInline(doc.createDocumentFragment(), cell, doc);
+    const wrapInline = (cell) => {
+      const span = doc.createElement('span');
+      span.append(inline(cell));
+      return span;
+    };
+    return renderComparison({
+      columns: block.header.slice(1).map(wrapInline),
+      rows: block.rows.map((row) => ({ label: wrapInline(row[0] ?? []), cells: row.slice(1).map(wrapInline) })),
+    });
+  }
+  // Other tables scroll sideways inside their own box on narrow screens instead of widening the page.
   const wrap = doc.createElement('div');
   wrap.className = 'md-table';
   wrap.tabIndex = 0; // keyboard users can scroll it
