@@ -3,7 +3,7 @@
 import { $, h } from '../dom.js';
 import { enc } from '../api.js';
 import { openDialog, wireDialog } from './dialogs.js';
-import { renderComparison } from './compare-table.js';
+import { renderComparison, comparisonFromResponse } from './compare.js';
 
 export function mountShortlist({ api, socket, userId, onDetails }) {
   const items = new Map(); // productId -> {productId, addedAt, product}
@@ -107,7 +107,7 @@ export function mountShortlist({ api, socket, userId, onDetails }) {
     try {
       const table = await api.post('/api/shortlist/compare', { productIds: ids });
       status.textContent = '';
-      $('#compare-body').replaceChildren(renderComparison(table, { onDetails }));
+      $('#compare-body').replaceChildren(renderComparison(comparisonFromResponse(table)));
       openDialog(compareDialog, compareBtn);
     } catch (e) {
       status.textContent = `Could not compare: ${e.message}`;
