@@ -26,6 +26,7 @@ public sealed class RedisOptions
 /// <item><c>{p}rt:interest:&lt;conversation&gt;</c> instances following a conversation (sorted set)</item>
 /// <item><c>{p}rt:inbox:&lt;instance&gt;</c> an instance's event inbox (channel)</item>
 /// <item><c>{p}assistant:stop</c> cross-instance "stop this turn" (channel)</item>
+/// <item><c>{p}ryw:&lt;user&gt;</c> the WAL position of a user's last write, for read-your-writes on the read standby (string, TTL)</item>
 /// </list>
 /// </summary>
 public sealed class RedisNames
@@ -81,6 +82,8 @@ public sealed class RedisNames
     public RedisChannel Inbox(string instanceId) => RedisChannel.Literal(InboxPrefix + instanceId);
 
     public RedisChannel AssistantStop { get; }
+
+    public RedisKey ReadYourWrites(Guid userId) => Prefix + "ryw:" + userId.ToString("N");
 
     // The one place a per-entity key is built. Redis Cluster: a hash tag goes here (e.g.
     // "{" + id + "}") when keys of one entity must share a slot for a multi-key script.
