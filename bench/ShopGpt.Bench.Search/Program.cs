@@ -21,7 +21,13 @@ var recorder = new DeltaClock(firstDelta);
 // BENCH_NO_CACHE=1: search without the product-search cache (FusionCache + Redis), so every
 // request runs the engine (SQL + query embedding + fusion); the default measures what shoppers get.
 var noCache = Environment.GetEnvironmentVariable("BENCH_NO_CACHE") == "1";
-var app = AppHost.Build(["--urls", "http://127.0.0.1:0", "--Logging:LogLevel:Default=Warning", "--Assistant:CatalogChunkDelayMs=0",
+// /metrics is served on a loopback management port only: a free one for this in-process instance.
+var probe = new System.Net.Sockets.TcpListener(System.Net.IPAddress.Loopback, 0);
+probe.Start();
+var metricsPort = ((System.Net.IPEndPoint)probe.LocalEndpoint).Port;
+probe.Stop();
+var metricsUri = new Uri($"http://127.0.0.1:{metricsPort}/metrics");
+var app = AppHost.Build(["--urls", "http://127.0.0.1:0", "--Logging:LogLevel:Default=Warning", "--Assistant:CatalogChunkDelayMs=0", $"--Metrics:ManagementPort={metricsPort}",
         // One guest stands in for every simulated shopper: lift the per-user REST limit (20/s).
         "--RateLimits:PerUserPerSecond=1000000", "--RateLimits:PerUserBurst=1000000"], null,
     s =>
@@ -130,7 +136,7 @@ async Task SearchBench()
     Console.WriteLine($"search latency, {latencyMode}, {rate} req/s offered ({achieved:F0} achieved) for {seconds} s, popularity-weighted queries: " +
                       $"p50 {P(sorted, 0.50):F1} ms, p95 {P(sorted, 0.95):F1} ms, p99 {P(sorted, 0.99):F1} ms, errors {errors}/{n}");
     // How many searches the encoder could not serve within the budget (answered lexically), and its batch sizes.
-    var metrics = await http.GetStringAsync("/metrics");
+    var metrics = await http.GetStringAsync(metricsUri);
     foreach (var line in metrics.Split('\n').Where(l => l.StartsWith("shopgpt_catalog_", StringComparison.Ordinal) && !l.Contains("_bucket", StringComparison.Ordinal)))
         Console.WriteLine("  " + line);
 }
@@ -189,7 +195,7 @@ async Task AssistantBench()
         Console.WriteLine($"  turn {t + 1} \"{prompts[t % prompts.Length]}\": time to first delta p50 {P(s, 0.5):F1} ms, p95 {P(s, 0.95):F1} ms");
     }
     // Where the time before the first delta goes, per stage (server side, from the turn being queued).
-    var metrics = await http.GetStringAsync("/metrics");
+    var metrics = await http.GetStringAsync(metricsUri);
     foreach (var line in metrics.Split('\n').Where(l => l.StartsWith("shopgpt_assistant_turn_stage_duration_seconds_", StringComparison.Ordinal) && !l.Contains("_bucket", StringComparison.Ordinal)))
         Console.WriteLine("  " + line);
 }

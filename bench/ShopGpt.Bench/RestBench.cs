@@ -88,7 +88,7 @@ public static class RestBench
 
     private static async Task<(double Committed, double Batches)> ScrapeAsync(HttpClient http)
     {
-        var text = await http.GetStringAsync("/metrics");
+        var text = await http.GetStringAsync(ManagementPort.MetricsUri(http));
         double Value(string prefix) => text.Split('\n').Where(l => l.StartsWith(prefix, StringComparison.Ordinal))
             .Select(l => double.Parse(l.Split(' ')[^1], System.Globalization.CultureInfo.InvariantCulture)).FirstOrDefault();
         return (Value("shopgpt_messaging_messages_committed_total"), Value("shopgpt_messaging_batch_size_count"));

@@ -326,7 +326,7 @@ public static class SoakBench
         {
             var rssKb = File.ReadLines($"/proc/{pid}/status").First(l => l.StartsWith("VmRSS:", StringComparison.Ordinal))
                 .Split(' ', StringSplitOptions.RemoveEmptyEntries)[1];
-            var metrics = await http.GetStringAsync("/metrics");
+            var metrics = await http.GetStringAsync(ManagementPort.MetricsUri(http));
             var ok = counters.Ok;
             var rps = seconds > lastAt ? (ok - lastOk) / (seconds - lastAt) : 0;
             (lastOk, lastAt) = (ok, seconds);

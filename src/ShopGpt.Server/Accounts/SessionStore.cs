@@ -11,9 +11,22 @@ public sealed record SessionInfo(Guid UserId, DateTimeOffset ExpiresAt, DateTime
 /// every instance on its next request; when Redis is down the database decides.
 /// </summary>
 public sealed class SessionStore(NpgsqlDataSource db, TimeProvider clock, Microsoft.Extensions.Options.IOptions<AccountsOptions> options,
-    ShopCache cache, CachePolicies policies)
+    ShopCache cache, CachePolicies policies, Data.ReplicaReads replicas)
 {
-    internal static string CacheKey(byte[] tokenHash) => "session:" + Convert.ToHexString(tokenHash);
+    /// <summary>
+    /// Not the stored token hash itself: cache keys reach Redis key names and, on a cache error,
+    /// log lines (issue 15, finding 3), and the hash in <c>sessions</c> must not appear there. A
+    /// second, domain-separated SHA-256 still names one session on every instance.
+    /// </summary>
+    internal static string CacheKey(byte[] tokenHash)
+    {
+        Span<byte> input = stackalloc byte[CacheKeyDomain.Length + tokenHash.Length];
+        CacheKeyDomain.CopyTo(input);
+        tokenHash.CopyTo(input[CacheKeyDomain.Length..]);
+        return "session:" + System.Buffers.Text.Base64Url.EncodeToString(System.Security.Cryptography.SHA256.HashData(input));
+    }
+
+    private static ReadOnlySpan<byte> CacheKeyDomain => "shopgpt session cache key\0"u8;
 
     public async Task<(string Token, DateTimeOffset ExpiresAt)> CreateAsync(Guid userId, CancellationToken ct)
     {
@@ -34,9 +47,14 @@ public sealed class SessionStore(NpgsqlDataSource db, TimeProvider clock, Micros
         return s is not null && s.UserId == userId && s.ExpiresAt > clock.GetUtcNow() ? s : null;
     }
 
-    private async Task<SessionInfo?> FindInDatabaseAsync(Guid userId, byte[] tokenHash, CancellationToken ct)
+    // The primary decides (a revocation there is final); only while it is down does the read
+    // standby answer, so signed-in users keep reading what it serves (issue 16).
+    private Task<SessionInfo?> FindInDatabaseAsync(Guid userId, byte[] tokenHash, CancellationToken ct) =>
+        replicas.PrimaryElseStandbyAsync(from => FindInDatabaseAsync(from, userId, tokenHash, ct));
+
+    private static async Task<SessionInfo?> FindInDatabaseAsync(NpgsqlDataSource from, Guid userId, byte[] tokenHash, CancellationToken ct)
     {
-        await using var cmd = db.CreateCommand(
+        await using var cmd = from.CreateCommand(
             "select expires_at, last_seen_at from sessions where user_id = $1 and token_hash = $2 and expires_at > now()");
         cmd.Parameters.AddWithValue(userId);
         cmd.Parameters.AddWithValue(tokenHash);
@@ -54,7 +72,16 @@ public sealed class SessionStore(NpgsqlDataSource db, TimeProvider clock, Micros
         cmd.Parameters.AddWithValue(s.UserId);
         cmd.Parameters.AddWithValue(tokenHash);
         cmd.Parameters.AddWithValue(options.Value.LastSeenThrottle);
-        await cmd.ExecuteNonQueryAsync(ct);
+        try
+        {
+            await cmd.ExecuteNonQueryAsync(ct);
+        }
+        catch (Exception e) when (replicas.HasStandby && Http.HttpBasics.IsUnavailable(e))
+        {
+            // Bookkeeping only: with the primary down the standby still serves reads, and a
+            // missed last_seen_at update must not turn each of them into a 503.
+            return;
+        }
         // The cached copy has an old last_seen_at (whether this or another instance just moved it):
         // drop it, or every request until it expires would attempt this update again.
         await cache.RemoveAsync(CacheKey(tokenHash), ct);

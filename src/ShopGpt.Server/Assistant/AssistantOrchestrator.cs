@@ -293,7 +293,7 @@ public sealed partial class AssistantOrchestrator : BackgroundService, IAssistan
             }
             // The one store path publishes the answer (msg + done) after its commit.
             await messages.StoreAsync(
-                new NewMessage(turn.Owner, cid, MessageRoles.Assistant, text, "assistant:" + turn.UserMessage.Id, status, productsJson, turn.AnswerId),
+                new NewMessage(turn.Owner, cid, MessageRoles.Assistant, text, ClientIds.AnswerTo(turn.UserMessage.Id), status, productsJson, turn.AnswerId),
                 CancellationToken.None);
             if (countTurn) turns.Add(1, providerTag, new KeyValuePair<string, object?>("status", status));
         }

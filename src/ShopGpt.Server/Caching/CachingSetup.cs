@@ -101,6 +101,6 @@ public static class CachingSetup
             if (AdminAccess.Refusal(ctx) is { } refusal) return refusal;
             if (!QueryLimits.TryParse(limit, 50, 1000, out var n, out var error)) return error!;
             return TypedResults.Ok(new HotKeysResponse(hot.Capacity, hot.Window.TotalSeconds, hot.Threshold, hot.HotCount(), hot.Top(n)));
-        });
+        }).RequireRateLimiting(RateLimiting.AuthPolicy); // guarded by a secret: guesses are limited per IP like logins
     }
 }

@@ -1,3 +1,4 @@
+using System.Buffers.Text;
 using System.Globalization;
 using System.Security.Cryptography;
 using System.Text;
@@ -5,14 +6,12 @@ using System.Text;
 namespace ShopGpt.Server.Caching;
 
 /// <summary>
-/// Cached product reads for the catalog: search results keyed by the normalised query and
-/// filters (so "  iPhone " and "iphone" share an entry), and products by id. The catalog passes
+/// Cached product reads for the catalog: search results keyed by a hash of the canonical query
+/// and filters (so "  iPhone " and "iphone" share an entry), and products by id. The catalog passes
 /// its own loader; the cache decides when it runs.
 /// </summary>
 public sealed class ProductCache(ShopCache cache, CachePolicies policies)
 {
-    private const int MaxKeyText = 160;
-
     public ValueTask<T> SearchAsync<T>(string query, IEnumerable<KeyValuePair<string, string?>>? filters,
         Func<CancellationToken, Task<T>> search, CancellationToken ct = default, Func<T, TimeSpan?>? durationFor = null) =>
         cache.GetOrSetAsync(SearchKey(query, filters), search, policies.ProductSearch, ct, durationFor);
@@ -23,31 +22,50 @@ public sealed class ProductCache(ShopCache cache, CachePolicies policies)
 
     public ValueTask RemoveByIdAsync(string productId, CancellationToken ct = default) => cache.RemoveAsync(ByIdKey(productId), ct);
 
-    public static string ByIdKey(string productId) => "product:" + productId;
+    /// <summary>The id comes from the URL (any text up to 200 characters): hashed like search keys.</summary>
+    public static string ByIdKey(string productId) => "product:" + Hash(productId);
 
-    /// <summary>products:search:&lt;query&gt;|k=v|k=v with the query case-folded, NFKC-normalised and whitespace-collapsed, filters sorted.</summary>
-    public static string SearchKey(string query, IEnumerable<KeyValuePair<string, string?>>? filters)
+    /// <summary>
+    /// products:search:&lt;base64url SHA-256 of the canonical request&gt;. The canonical form is
+    /// unambiguous (every part length-prefixed, so no query or filter text can spell another
+    /// request's key: issue 15, finding 4, where "q=charger|brand=apple" filled the entry of
+    /// q=charger&amp;brand=Apple) and hashed, so the search text never appears in a cache key,
+    /// a Redis key name or a cache log line (finding 3).
+    /// </summary>
+    public static string SearchKey(string query, IEnumerable<KeyValuePair<string, string?>>? filters) =>
+        "products:search:" + Hash(Canonical(query, filters));
+
+    /// <summary>
+    /// The request as the search reads it, one line per part: <c>q:&lt;len&gt;:&lt;text&gt;</c>, then each
+    /// filter with a value, sorted by name, as <c>&lt;len&gt;:&lt;name&gt;&lt;len&gt;:&lt;value&gt;</c>. Only what the
+    /// search itself ignores is folded: case everywhere (QueryParser and the brand and category
+    /// filters lower-case with the invariant culture), whitespace runs in the query, surrounding
+    /// whitespace of a filter value, and filters without a value (the endpoint drops them).
+    /// </summary>
+    internal static string Canonical(string query, IEnumerable<KeyValuePair<string, string?>>? filters)
     {
-        var sb = new StringBuilder("products:search:");
-        sb.Append(NormalizeText(query));
+        var sb = new StringBuilder();
+        Part(sb.Append('q'), NormalizeText(query));
         if (filters is not null)
             foreach (var (k, v) in filters.Where(f => !string.IsNullOrWhiteSpace(f.Value))
-                         .Select(f => (NormalizeText(f.Key), NormalizeText(f.Value!))).OrderBy(f => f.Item1, StringComparer.Ordinal))
-                sb.Append('|').Append(k).Append('=').Append(v);
-        var key = sb.ToString();
-        // Long keys are hashed: bounded key size in L1 and Redis whatever the user typed.
-        return key.Length <= MaxKeyText ? key
-            : string.Concat(key.AsSpan(0, MaxKeyText - 44), "#", Convert.ToBase64String(SHA256.HashData(Encoding.UTF8.GetBytes(key))));
+                         .Select(f => (f.Key, f.Value!.Trim().ToLowerInvariant())).OrderBy(f => f.Key, StringComparer.Ordinal))
+                Part(Part(sb, k), v);
+        return sb.ToString();
+
+        static StringBuilder Part(StringBuilder sb, string s) => sb.Append(s.Length.ToString(CultureInfo.InvariantCulture)).Append(':').Append(s);
     }
 
+    private static string Hash(string canonical) => Base64Url.EncodeToString(SHA256.HashData(Encoding.UTF8.GetBytes(canonical)));
+
+    /// <summary>Lower-cased (invariant, as QueryParser does), whitespace runs collapsed to one space, trimmed.</summary>
     public static string NormalizeText(string text)
     {
-        var s = text.Normalize(NormalizationForm.FormKC).ToLower(CultureInfo.InvariantCulture);
+        var s = text.ToLowerInvariant();
         var sb = new StringBuilder(s.Length);
         var space = false;
         foreach (var c in s)
         {
-            if (char.IsWhiteSpace(c) || char.IsControl(c)) { space = sb.Length > 0; continue; }
+            if (char.IsWhiteSpace(c)) { space = sb.Length > 0; continue; }
             if (space) sb.Append(' ');
             space = false;
             sb.Append(c);

@@ -39,7 +39,7 @@ public static class CatalogEndpoints
 
     public static void MapCatalog(this IEndpointRouteBuilder app)
     {
-        var g = app.MapGroup("/api/products").RequireAuthorization();
+        var g = app.MapGroup("/api/products").RequireAuthorization().RequireRateLimiting(RateLimiting.UserPolicy);
         g.MapGet("/search", SearchAsync);
         g.MapGet("/{id}", GetAsync);
     }

@@ -30,7 +30,8 @@ public sealed class ProductSearch
     public const int CandidatePool = 50;
     internal const string ProductColumns = "product_id, name, description, brand, categories, price, rating, review_count, image_url, url";
 
-    private readonly NpgsqlDataSource db;
+    private readonly NpgsqlDataSource primary;
+    private readonly Data.ReplicaReads? replicas;
     private readonly CatalogIndex index;
     private readonly QueryEncoder encoder;
     private readonly Histogram<double> duration;
@@ -42,13 +43,14 @@ public sealed class ProductSearch
     private readonly double categoryWeight;
 
     public ProductSearch(NpgsqlDataSource db, CatalogIndex index, QueryEncoder encoder, IMeterFactory meters,
-        Microsoft.Extensions.Options.IOptions<CatalogOptions> options, ProductCache? cache = null)
+        Microsoft.Extensions.Options.IOptions<CatalogOptions> options, ProductCache? cache = null, Data.ReplicaReads? replicas = null)
     {
+        this.replicas = replicas;
         semanticBudgetMs = options.Value.SemanticBudgetMs;
         semanticWeight = options.Value.SemanticWeight;
         categoryWeight = options.Value.CategoryVoteWeight;
         this.cache = cache;
-        this.db = db;
+        primary = db;
         this.index = index;
         this.encoder = encoder;
         var meter = meters.Create("ShopGpt.Catalog");
@@ -78,6 +80,10 @@ public sealed class ProductSearch
     }
 
     private static readonly TimeSpan DegradedLifetime = TimeSpan.FromSeconds(5);
+
+    // Product reads tolerate lag (the catalog changes only by import): the read standby when it is
+    // usable (issue 16), else the primary.
+    private NpgsqlDataSource db => replicas?.LagTolerant ?? primary;
 
     /// <summary>Changes with every import (row count, newest updated_at): part of every cache key.</summary>
     private static string VersionTag(CatalogIndex.Snapshot catalog) => $"{catalog.Version.Count}.{catalog.Version.Max.Ticks}";

@@ -1,5 +1,6 @@
 using System.Security.Claims;
 using ShopGpt.Server.Accounts;
+using ShopGpt.Server.Data;
 using ShopGpt.Server.Http;
 using ShopGpt.Server.Messaging;
 using ShopGpt.Server.Shared;
@@ -44,7 +45,7 @@ public static class ConversationEndpoints
         : null;
 
     private static async Task<IResult> ListAsync(ClaimsPrincipal user, ConversationStore store, ConversationListCache firstPages, KeysetCursor cursors,
-        string? limit, string? cursor, string? archived, CancellationToken ct)
+        ReplicaReads replicas, string? limit, string? cursor, string? archived, CancellationToken ct)
     {
         if (!QueryLimits.TryParse(limit, 20, 100, out var n, out var error)) return error!;
         var userId = user.UserId();
@@ -60,7 +61,7 @@ public static class ConversationEndpoints
         }
         var items = after is null
             ? await firstPages.FirstPageAsync(userId, showArchived, n, ct)
-            : await store.ListAsync(userId, showArchived, after, n, ct);
+            : await replicas.ForUserAsync(userId, ds => store.On(ds).ListAsync(userId, showArchived, after, n, ct));
         var next = items.Count == n ? cursors.EncodeListPosition(userId, items[^1].UpdatedAt, items[^1].Id) : null;
         return TypedResults.Ok(new Page<Conversation>(items, next));
     }
@@ -74,8 +75,8 @@ public static class ConversationEndpoints
         return TypedResults.Created($"/api/conversations/{c.Id}", c);
     }
 
-    private static async Task<IResult> GetAsync(ClaimsPrincipal user, ConversationStore store, Guid id, CancellationToken ct) =>
-        await store.GetAsync(user.UserId(), id, ct) is { } c ? TypedResults.Ok(c) : ApiProblem.NotFound();
+    private static async Task<IResult> GetAsync(ClaimsPrincipal user, ConversationStore store, ReplicaReads replicas, Guid id, CancellationToken ct) =>
+        await replicas.ForUserAsync(user.UserId(), ds => store.On(ds).GetAsync(user.UserId(), id, ct)) is { } c ? TypedResults.Ok(c) : ApiProblem.NotFound();
 
     private static async Task<IResult> PatchAsync(ClaimsPrincipal user, ConversationStore store, ConversationListCache firstPages,
         Guid id, ConversationPatch? body, CancellationToken ct)
@@ -96,6 +97,13 @@ public static class ConversationEndpoints
         return TypedResults.NoContent();
     }
 
-    private static async Task<IResult> GetSharedAsync(ConversationStore store, Guid id, CancellationToken ct) =>
-        await store.GetSharedAsync(id, ct) is { } s ? TypedResults.Ok(s.Conversation) : ApiProblem.NotFound();
+    private static async Task<IResult> GetSharedAsync(ConversationStore store, ReplicaReads replicas, Guid id, CancellationToken ct) =>
+        await replicas.LagTolerantAsync(async lagging =>
+        {
+            var s = await store.On(lagging).GetSharedAsync(id, ct);
+            // Lag-tolerant, but never behind the owner's own changes (an unshare, say): while the
+            // owner has a write the standby may lack, read again where the owner's reads go.
+            if (s is { } found && !ReferenceEquals(await replicas.SourceForUserAsync(found.Owner), lagging)) s = await store.GetSharedAsync(id, ct);
+            return s is { } r ? TypedResults.Ok(r.Conversation) : ApiProblem.NotFound();
+        });
 }

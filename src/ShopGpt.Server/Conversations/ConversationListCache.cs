@@ -9,7 +9,7 @@ namespace ShopGpt.Server.Conversations;
 /// conversation between the lists (create, patch, delete) invalidate both entries of the owner;
 /// a stored message invalidates only the list its conversation is in.
 /// </summary>
-public sealed class ConversationListCache(ShopCache cache, CachePolicies policies, ConversationStore store) : IBatchCommitted
+public sealed class ConversationListCache(ShopCache cache, CachePolicies policies, ConversationStore store, Data.ReplicaReads replicas) : IBatchCommitted
 {
     public const int CachedPageSize = 100;
 
@@ -17,7 +17,7 @@ public sealed class ConversationListCache(ShopCache cache, CachePolicies policie
 
     public async Task<List<Conversation>> FirstPageAsync(Guid userId, bool archived, int limit, CancellationToken ct)
     {
-        var page = await cache.GetOrSetAsync(Key(userId, archived), t => store.ListAsync(userId, archived, null, CachedPageSize, t),
+        var page = await cache.GetOrSetAsync(Key(userId, archived), t => replicas.ForUserAsync(userId, ds => store.On(ds).ListAsync(userId, archived, null, CachedPageSize, t)),
             policies.ConversationList, ct);
         // A copy: the cached list is shared by every reader in this instance.
         return page.GetRange(0, Math.Min(limit, page.Count));
@@ -25,9 +25,11 @@ public sealed class ConversationListCache(ShopCache cache, CachePolicies policie
 
     // Both entries, for create, patch and delete (the conversation may have changed lists), and
     // at once: the request answers only after this, so two Redis round trips one after the other
-    // were two waits.
+    // were two waits. The same moment records the write for read-your-writes (a refill of the
+    // page, or any read of this user's, must not come from a standby that has not replayed it).
     public Task InvalidateAsync(Guid userId, CancellationToken ct = default) =>
-        Task.WhenAll(cache.InvalidateAsync(Key(userId, archived: false), ct).AsTask(), cache.InvalidateAsync(Key(userId, archived: true), ct).AsTask());
+        Task.WhenAll(cache.InvalidateAsync(Key(userId, archived: false), ct).AsTask(), cache.InvalidateAsync(Key(userId, archived: true), ct).AsTask(),
+            replicas.WroteAsync([userId]));
 
     /// <summary>
     /// A stored message moves its conversation to the top of the owner's list: drop only the list
@@ -36,5 +38,6 @@ public sealed class ConversationListCache(ShopCache cache, CachePolicies policie
     /// archives concurrently waits for that lock and invalidates both lists itself after its commit.
     /// </summary>
     public Task OnCommittedAsync(CommittedBatch batch) =>
-        Task.WhenAll(batch.Lists.Select(l => cache.InvalidateAsync(Key(l.OwnerId, l.Archived)).AsTask()));
+        Task.WhenAll(batch.Lists.Select(l => cache.InvalidateAsync(Key(l.OwnerId, l.Archived)).AsTask())
+            .Append(replicas.WroteAsync(batch.Lists.Select(l => l.OwnerId).Distinct().ToArray())));
 }

@@ -24,6 +24,9 @@ public sealed record ConversationPatch(string? Title, bool? Archived, bool? Pinn
 /// </summary>
 public sealed class ConversationStore(NpgsqlDataSource db)
 {
+    /// <summary>The same reads on another data source (the read standby: Data/ReplicaReads decides which).</summary>
+    public ConversationStore On(NpgsqlDataSource source) => ReferenceEquals(source, db) ? this : new ConversationStore(source);
+
     // The last message comes in the same query (LATERAL on the (conversation_id, seq) index): no
     // N+1. Its columns are Messaging's list (Message.Columns), in Message.Read's order.
     private const string Select =

@@ -37,6 +37,30 @@ public sealed class DatabaseOptions
 
 public static class DataSetup
 {
+    private static NpgsqlDataSourceBuilder Build(IServiceProvider sp, string connectionString, string poolSuffix = "")
+    {
+        var o = sp.GetRequiredService<Microsoft.Extensions.Options.IOptions<DatabaseOptions>>().Value;
+        var csb = new NpgsqlConnectionStringBuilder(connectionString)
+        {
+            MaxPoolSize = o.MaxPoolSize,
+            MinPoolSize = Math.Min(o.MinPoolSize, o.MaxPoolSize),
+            Timeout = o.ConnectionTimeoutSeconds,
+            CommandTimeout = o.CommandTimeoutSeconds,
+            MaxAutoPrepare = o.MaxAutoPrepare,
+            AutoPrepareMinUsages = 2,
+            // Fail fast when the server is gone instead of letting a dead socket hang a request.
+            KeepAlive = 10,
+            CancellationTimeout = 2000,
+        };
+        if (string.IsNullOrEmpty(csb.ApplicationName)) csb.ApplicationName = "shopgpt" + poolSuffix;
+        var dsb = new NpgsqlDataSourceBuilder(csb.ConnectionString);
+        // A per-process name tags this pool's Npgsql metrics (DatabaseMetrics reads "used" of the
+        // primary pool, the one without a suffix, for pool_in_use).
+        dsb.Name = sp.GetRequiredService<DatabaseMetrics>().PoolName + poolSuffix;
+        dsb.UseLoggerFactory(sp.GetRequiredService<ILoggerFactory>());
+        return dsb;
+    }
+
     public static void AddData(this WebApplicationBuilder builder)
     {
         builder.Services.AddOptions<DatabaseOptions>().BindConfiguration("Database").ValidateDataAnnotations().ValidateOnStart();
@@ -46,28 +70,28 @@ public static class DataSetup
 
         var pg = builder.Configuration.GetConnectionString("Postgres")
             ?? throw new InvalidOperationException("ConnectionStrings:Postgres is not set (./shopgpt up sets it).");
-        builder.Services.AddSingleton(sp =>
+        builder.Services.AddSingleton(sp => Build(sp, pg).Build());
+        // The read standby (issue 16): the primary and the standby as one Npgsql multi-host data
+        // source; ReplicaReads takes its prefer-standby and standby-only views.
+        if (builder.Configuration.GetConnectionString("PostgresStandby") is { Length: > 0 } standby)
         {
-            var o = sp.GetRequiredService<Microsoft.Extensions.Options.IOptions<DatabaseOptions>>().Value;
-            var csb = new NpgsqlConnectionStringBuilder(pg)
+            builder.Services.AddSingleton(sp =>
             {
-                MaxPoolSize = o.MaxPoolSize,
-                MinPoolSize = Math.Min(o.MinPoolSize, o.MaxPoolSize),
-                Timeout = o.ConnectionTimeoutSeconds,
-                CommandTimeout = o.CommandTimeoutSeconds,
-                MaxAutoPrepare = o.MaxAutoPrepare,
-                AutoPrepareMinUsages = 2,
-                // Fail fast when the server is gone instead of letting a dead socket hang a request.
-                KeepAlive = 10,
-                CancellationTimeout = 2000,
-            };
-            if (string.IsNullOrEmpty(csb.ApplicationName)) csb.ApplicationName = "shopgpt";
-            var dsb = new NpgsqlDataSourceBuilder(csb.ConnectionString);
-            // A per-process name tags this pool's Npgsql metrics (DatabaseMetrics reads "used" for pool_in_use).
-            dsb.Name = sp.GetRequiredService<DatabaseMetrics>().PoolName;
-            dsb.UseLoggerFactory(sp.GetRequiredService<ILoggerFactory>());
-            return dsb.Build();
-        });
+                var p = new NpgsqlConnectionStringBuilder(pg);
+                var s = new NpgsqlConnectionStringBuilder(standby);
+                var both = new NpgsqlConnectionStringBuilder(pg)
+                {
+                    Host = $"{p.Host}:{p.Port},{s.Host}:{s.Port}",
+                    // A host that refused a connection is skipped for this long, then tried again.
+                    HostRecheckSeconds = 2,
+                };
+                return Build(sp, both.ConnectionString, "-reads").BuildMultiHost();
+            });
+        }
+        builder.Services.AddOptions<ReplicaOptions>().BindConfiguration("Replica").ValidateDataAnnotations()
+            .Validate(o => o.ReadYourWritesSeconds > o.MaxLagSeconds, "Replica:ReadYourWritesSeconds must be longer than Replica:MaxLagSeconds").ValidateOnStart();
+        builder.Services.AddSingleton<ReplicaReads>();
+        builder.Services.AddHostedService(sp => sp.GetRequiredService<ReplicaReads>());
         builder.Services.AddSingleton<MigrationRunner>();
         builder.Services.AddSingleton<DatabaseMetrics>();
         builder.Services.AddSingleton<IStartupFilter, DatabaseMetrics.UnavailableCounting>();

@@ -13,6 +13,8 @@ public sealed class DatabaseMetrics : IDisposable
 {
     private readonly Counter<long> maintenanceRuns;
     private readonly Counter<long> unavailable;
+    private readonly Counter<long> replicaReads;
+    private readonly Meter meter;
     private readonly MeterListener npgsqlListener = new();
     private long defaultPartitionRows;
     private long poolInUse;
@@ -22,13 +24,15 @@ public sealed class DatabaseMetrics : IDisposable
 
     public DatabaseMetrics(IMeterFactory meters, IOptions<DatabaseOptions> options)
     {
-        var meter = meters.Create("ShopGpt.Database");
+        meter = meters.Create("ShopGpt.Database");
         maintenanceRuns = meter.CreateCounter<long>("shopgpt.database.partition_maintenance_runs", "{run}",
             "Partition maintenance runs by result (ok, skipped: another instance holds the lock, failed)");
         unavailable = meter.CreateCounter<long>("shopgpt.database.unavailable", "{request}",
             "Requests answered 503 because PostgreSQL was down or the pool exhausted");
         meter.CreateObservableGauge("shopgpt.database.default_partition_rows", () => Interlocked.Read(ref defaultPartitionRows), "{row}",
             "Rows in messages_default (should be 0: a month without a partition); refreshed by the maintenance job");
+        replicaReads = meter.CreateCounter<long>("shopgpt.database.replica_reads", "{read}",
+            "Routed reads by where they went: standby, or primary and why (own_write, standby_failed, uncertain, plain: standby unusable)");
         var max = options.Value.MaxPoolSize;
         meter.CreateObservableGauge("shopgpt.database.pool_max", () => max, "{connection}", "Configured Max Pool Size");
         meter.CreateObservableGauge("shopgpt.database.pool_in_use", ReadPoolInUse, "{connection}", "Pooled connections currently handed out");
@@ -51,6 +55,21 @@ public sealed class DatabaseMetrics : IDisposable
     public long CachedDefaultPartitionRows => Interlocked.Read(ref defaultPartitionRows);
 
     public void Unavailable() => unavailable.Add(1);
+
+    /// <summary>Where a routed read went (ReplicaReads); the tag is one of a few fixed values.</summary>
+    public void ReplicaRead(string target) => replicaReads.Add(1, new KeyValuePair<string, object?>("target", target));
+
+    /// <summary>Gauges of the standby, from ReplicaReads's last sample (a scrape never queries PostgreSQL).</summary>
+    internal void ObserveReplica(Func<StandbyState> sample, bool configured)
+    {
+        if (!configured) return;
+        meter.CreateObservableGauge("shopgpt.database.replica_up", () => sample().Up ? 1 : 0, "{standby}",
+            "1 while the read standby answers its sampler, else 0");
+        meter.CreateObservableGauge("shopgpt.database.replica_lag", () => sample() is { Up: true } s ? [new Measurement<double>(s.LagSeconds)] : Array.Empty<Measurement<double>>(), "s",
+            "Seconds the standby's newest replayed commit is behind while it has WAL to replay (0 when caught up; absent while it is down)");
+        meter.CreateObservableGauge("shopgpt.database.replica_lag_bytes", () => sample() is { Up: true } s ? s.LagBytes : 0L, "By",
+            "Bytes of WAL the primary has written that the standby has not replayed");
+    }
 
     internal long ReadPoolInUse()
     {

@@ -18,7 +18,7 @@ public sealed record PopularList(IReadOnlyList<PopularConversation> Items, DateT
 /// </summary>
 public sealed partial class PopularConversations(
     NpgsqlDataSource db, IOptions<DatabaseOptions> options, Caching.ShopCache cache, Caching.CachePolicies policies,
-    ILogger<PopularConversations> log) : BackgroundService
+    ILogger<PopularConversations> log, ReplicaReads replicas) : BackgroundService
 {
     public const string RefreshSql = "refresh materialized view concurrently popular_conversations";
     public const int MaxLimit = 100;
@@ -62,9 +62,12 @@ public sealed partial class PopularConversations(
         return true;
     }
 
-    public async Task<PopularList> TopAsync(int limit, CancellationToken ct)
+    /// <summary>The view's top rows, from the read standby when usable (a view refreshed every minute tolerates its lag).</summary>
+    public Task<PopularList> TopAsync(int limit, CancellationToken ct) => replicas.LagTolerantAsync(from => TopAsync(from, limit, ct));
+
+    private static async Task<PopularList> TopAsync(NpgsqlDataSource from, int limit, CancellationToken ct)
     {
-        await using var conn = await db.OpenConnectionAsync(ct);
+        await using var conn = await from.OpenConnectionAsync(ct);
         await using var batch = new NpgsqlBatch(conn)
         {
             BatchCommands =

@@ -22,9 +22,11 @@ public sealed class RedisOptions
 /// <item><c>{p}cache:…</c> FusionCache entries (L2) and their locks; <c>{p}cache.Backplane…</c> its invalidations</item>
 /// <item><c>{p}rt:ticket:&lt;sha256&gt;</c> one-time WebSocket tickets (string, TTL)</item>
 /// <item><c>{p}rt:conn:&lt;user&gt;</c> per-user connection leases (sorted set)</item>
+/// <item><c>{p}rt:tickets:&lt;user&gt;</c> a user's unredeemed tickets (sorted set by expiry)</item>
 /// <item><c>{p}rt:interest:&lt;conversation&gt;</c> instances following a conversation (sorted set)</item>
 /// <item><c>{p}rt:inbox:&lt;instance&gt;</c> an instance's event inbox (channel)</item>
 /// <item><c>{p}assistant:stop</c> cross-instance "stop this turn" (channel)</item>
+/// <item><c>{p}ryw:&lt;user&gt;</c> the WAL position of a user's last write, for read-your-writes on the read standby (string, TTL)</item>
 /// </list>
 /// </summary>
 public sealed class RedisNames
@@ -66,6 +68,9 @@ public sealed class RedisNames
 
     public RedisKey ConnectionLeases(Guid userId) => Key("conn:", userId);
 
+    /// <summary>A user's unredeemed tickets (ticket key → expiry), for the per-user cap.</summary>
+    public RedisKey OutstandingTickets(Guid userId) => Key("tickets:", userId);
+
     public RedisKey Interest(Guid conversationId) => Key("interest:", conversationId);
 
     /// <summary>
@@ -77,6 +82,8 @@ public sealed class RedisNames
     public RedisChannel Inbox(string instanceId) => RedisChannel.Literal(InboxPrefix + instanceId);
 
     public RedisChannel AssistantStop { get; }
+
+    public RedisKey ReadYourWrites(Guid userId) => Prefix + "ryw:" + userId.ToString("N");
 
     // The one place a per-entity key is built. Redis Cluster: a hash tag goes here (e.g.
     // "{" + id + "}") when keys of one entity must share a slot for a multi-key script.

@@ -58,7 +58,8 @@ public static class FeedbackEndpoints
         g.MapPut("/messages/{mid:guid}/feedback", PutAsync);
         g.MapDelete("/messages/{mid:guid}/feedback", DeleteAsync);
         g.MapGet("/feedback", ListAsync);
-        app.MapGet("/api/admin/feedback", ReportAsync);
+        // Guarded by the admin token: guesses are limited per IP like logins (AdminAccess).
+        app.MapGet("/api/admin/feedback", ReportAsync).RequireRateLimiting(RateLimiting.AuthPolicy);
     }
 
     private static async Task<IResult> PutAsync(ClaimsPrincipal user, NpgsqlDataSource db, FeedbackMetrics metrics, Guid cid, Guid mid,

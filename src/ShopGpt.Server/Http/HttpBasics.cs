@@ -7,11 +7,29 @@ using StackExchange.Redis;
 
 namespace ShopGpt.Server.Http;
 
-public sealed class HttpOptions
+public sealed class HttpOptions : IValidatableObject
 {
     /// <summary>Largest accepted request body for /api; larger is 413 before any parsing.</summary>
     [Range(1024, 16 * 1024 * 1024)]
     public int MaxBodyBytes { get; set; } = 64 * 1024;
+
+    /// <summary>
+    /// Addresses or CIDR networks of the reverse proxies whose X-Forwarded-For / -Proto are
+    /// believed (e.g. <c>127.0.0.1</c> for the nginx of <c>./shopgpt up --instances</c>). Empty:
+    /// none, the peer address is the client.
+    /// </summary>
+    public string[] TrustedProxies { get; set; } = [];
+
+    public IEnumerable<ValidationResult> Validate(ValidationContext context) =>
+        TrustedProxies.Where(p => ParseNetwork(p) is null)
+            .Select(p => new ValidationResult($"Http:TrustedProxies entry '{p}' is not an IP address or CIDR network.", [nameof(TrustedProxies)]));
+
+    /// <summary>An address is a network of one.</summary>
+    public static System.Net.IPNetwork? ParseNetwork(string value)
+    {
+        if (System.Net.IPNetwork.TryParse(value, out var network)) return network;
+        return System.Net.IPAddress.TryParse(value, out var ip) ? new System.Net.IPNetwork(ip, ip.GetAddressBytes().Length * 8) : null;
+    }
 }
 
 public static partial class HttpBasics
@@ -84,15 +102,23 @@ public static partial class HttpBasics
                 _ when IsUnavailable(e) => (503, "unavailable", "A dependency is unavailable; retry shortly."),
                 _ => (500, "internal", "Unexpected error."),
             };
-            if (status >= 500) LogFailure(log, ctx.Request.Method, ctx.Request.Path, e.GetType().Name, e);
+            // The route pattern, not the path: a path carries what the client typed (a product id is any text).
+            var route = (ctx.GetEndpoint() as RouteEndpoint)?.RoutePattern.RawText ?? "(no route)";
+            if (status == 503) LogUnavailable(log, ctx.Request.Method, route, e.GetType().Name);
+            else if (status >= 500) LogFailure(log, ctx.Request.Method, route, e.GetType().Name, e);
             ctx.Response.StatusCode = status;
             if (status == 503) ctx.Response.Headers.RetryAfter = "1";
             await ApiProblem.Create(status, code, detail).ExecuteAsync(ctx);
             return true;
         }
 
-        // Only the method, path and exception type are logged: never bodies, tokens or message text.
-        [LoggerMessage(Level = LogLevel.Error, Message = "Request {Method} {Path} failed with {ExceptionType}")]
-        private static partial void LogFailure(ILogger logger, string method, string path, string exceptionType, Exception e);
+        // Only the method, route pattern and exception type are logged: never bodies, tokens or message text.
+        [LoggerMessage(Level = LogLevel.Error, Message = "Request {Method} {Route} failed with {ExceptionType}")]
+        private static partial void LogFailure(ILogger logger, string method, string route, string exceptionType, Exception e);
+
+        // A dependency outage fails every request: one short line each (no stack), so an outage
+        // does not multiply the log volume by the request rate times a stack trace.
+        [LoggerMessage(Level = LogLevel.Warning, Message = "Request {Method} {Route} answered 503 ({ExceptionType})")]
+        private static partial void LogUnavailable(ILogger logger, string method, string route, string exceptionType);
     }
 }

@@ -23,7 +23,7 @@ public sealed class RateLimitOptions
 /// <summary>
 /// REST rate limits (ASP.NET Core rate limiter): per IP on the auth endpoints, per user on the
 /// rest of /api. Limits are per instance; behind nginx the client IP comes from X-Forwarded-For
-/// (trusted only from loopback proxies). Rejections are 429 + Retry-After + problem details.
+/// (trusted only from the proxies in Http:TrustedProxies). Rejections are 429 + Retry-After + problem details.
 /// </summary>
 public static class RateLimiting
 {
@@ -33,7 +33,18 @@ public static class RateLimiting
     public static void AddRateLimits(this WebApplicationBuilder builder)
     {
         builder.Services.AddOptions<RateLimitOptions>().BindConfiguration("RateLimits").ValidateDataAnnotations().ValidateOnStart();
-        builder.Services.Configure<ForwardedHeadersOptions>(o => o.ForwardedHeaders = ForwardedHeaders.XForwardedFor | ForwardedHeaders.XForwardedProto);
+        builder.Services.AddOptions<ForwardedHeadersOptions>().Configure<Microsoft.Extensions.Options.IOptions<HttpOptions>>((o, http) =>
+        {
+            // Only the configured proxies (Http:TrustedProxies) may say who the client is. The
+            // framework's default trusts every loopback peer, and on a host where the instances
+            // listen on loopback any local client could rotate X-Forwarded-For past the login
+            // limit (issue 15, finding 8). With no proxy configured the headers are ignored
+            // altogether: the middleware treats empty proxy lists as "trust everyone".
+            o.KnownProxies.Clear();
+            o.KnownIPNetworks.Clear();
+            foreach (var p in http.Value.TrustedProxies) o.KnownIPNetworks.Add(HttpOptions.ParseNetwork(p)!.Value);
+            o.ForwardedHeaders = o.KnownIPNetworks.Count == 0 ? ForwardedHeaders.None : ForwardedHeaders.XForwardedFor | ForwardedHeaders.XForwardedProto;
+        });
         builder.Services.AddSingleton<RateLimitMetrics>();
         builder.Services.AddRateLimiter(o =>
         {

@@ -2,6 +2,7 @@ using System.Globalization;
 using System.Security.Claims;
 using Microsoft.Extensions.Options;
 using ShopGpt.Server.Accounts;
+using ShopGpt.Server.Data;
 using ShopGpt.Server.Http;
 using ShopGpt.Server.Shared;
 
@@ -25,20 +26,35 @@ public static class MessageEndpoints
         app.MapGet("/api/search/messages", SearchAsync).RequireAuthorization().RequireRateLimiting(RateLimiting.UserPolicy);
     }
 
-    private static async Task<IResult> MessagesAsync(ClaimsPrincipal user, MessageReader reader, KeysetCursor cursors, Guid id,
+    // Own pages read from the standby once it has replayed the user's last write (read-your-writes,
+    // Data/ReplicaReads); the WebSocket resume replay stays on the primary (gap-free resume).
+    private static async Task<IResult> MessagesAsync(ClaimsPrincipal user, MessageReader reader, KeysetCursor cursors, ReplicaReads replicas, Guid id,
         string? limit, string? before, string? afterSeq, CancellationToken ct)
     {
         var userId = user.UserId();
-        if (!await reader.OwnsAsync(userId, id, ct)) return ApiProblem.NotFound();
-        return await PageAsync(reader, cursors, userId, userId, id, limit, before, afterSeq, ct);
+        return await replicas.ForUserAsync(userId, async ds =>
+        {
+            var from = reader.On(ds);
+            if (!await from.OwnsAsync(userId, id, ct)) return ApiProblem.NotFound();
+            return await PageAsync(from, cursors, userId, userId, id, limit, before, afterSeq, ct);
+        });
     }
 
-    private static async Task<IResult> SharedMessagesAsync(ClaimsPrincipal user, MessageReader reader, KeysetCursor cursors, Guid id,
-        string? limit, string? before, string? afterSeq, CancellationToken ct)
-    {
-        if (await reader.FindSharedOwnerAsync(id, ct) is not { } owner) return ApiProblem.NotFound();
-        return await PageAsync(reader, cursors, user.UserId(), owner, id, limit, before, afterSeq, ct);
-    }
+    // Shared pages tolerate lag, but never past the owner's own changes (an unshare, say): while
+    // the owner has a write the standby may lack, read where the owner's reads go.
+    private static async Task<IResult> SharedMessagesAsync(ClaimsPrincipal user, MessageReader reader, KeysetCursor cursors, ReplicaReads replicas, Guid id,
+        string? limit, string? before, string? afterSeq, CancellationToken ct) =>
+        await replicas.LagTolerantAsync(async lagging =>
+        {
+            var from = reader.On(lagging);
+            var owner = await from.FindSharedOwnerAsync(id, ct);
+            if (owner is { } found && await replicas.SourceForUserAsync(found) is var owners && !ReferenceEquals(owners, lagging))
+            {
+                from = reader.On(owners);
+                owner = await from.FindSharedOwnerAsync(id, ct);
+            }
+            return owner is { } o ? await PageAsync(from, cursors, user.UserId(), o, id, limit, before, afterSeq, ct) : ApiProblem.NotFound();
+        });
 
     private static async Task<IResult> PageAsync(MessageReader reader, KeysetCursor cursors, Guid readerId, Guid owner, Guid id,
         string? limit, string? before, string? afterSeq, CancellationToken ct)

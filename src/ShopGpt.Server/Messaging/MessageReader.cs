@@ -10,6 +10,9 @@ namespace ShopGpt.Server.Messaging;
 /// </summary>
 public sealed class MessageReader(NpgsqlDataSource db)
 {
+    /// <summary>The same reads on another data source (the read standby: Data/ReplicaReads decides which).</summary>
+    public MessageReader On(NpgsqlDataSource source) => ReferenceEquals(source, db) ? this : new MessageReader(source);
+
     /// <summary>Whether <paramref name="userId"/> owns conversation <paramref name="id"/> (its messages may be read and written).</summary>
     public async Task<bool> OwnsAsync(Guid userId, Guid id, CancellationToken ct)
     {

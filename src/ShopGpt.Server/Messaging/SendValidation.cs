@@ -15,6 +15,8 @@ public static class SendValidation
         if (string.IsNullOrWhiteSpace(clientId)) return new("bad_client_id", "clientId is required (it makes resends safe).");
         if (clientId.Length > o.MaxClientIdLength || clientId.Any(char.IsControl))
             return new("bad_client_id", $"clientId must be at most {o.MaxClientIdLength} printable characters.");
+        if (ClientIds.IsReserved(clientId))
+            return new("bad_client_id", $"clientId must not start with \"{ClientIds.ServerPrefix}\" (reserved for the server).");
         return null;
     }
 }

@@ -155,6 +155,7 @@ public sealed partial class RealtimeConnection
                 if (total > o.MaxFrameBytes)
                 {
                     RequestClose(WebSocketCloseStatus.MessageTooBig, "too_large", $"Frames are limited to {o.MaxFrameBytes} bytes.", drain: false);
+                    await DiscardUntilCloseAsync(buffer);
                     break;
                 }
                 LastActivity = Environment.TickCount64;
@@ -173,6 +174,19 @@ public sealed partial class RealtimeConnection
         finally
         {
             if (buffer is not null) ArrayPool<byte>.Shared.Return(buffer);
+        }
+    }
+
+    /// <summary>
+    /// After a close for an oversized message: reads and drops what the client still sends (the
+    /// rest of a fragmented message) until its close answer. Closing the socket with unread data
+    /// makes the kernel reset the connection, and the client then saw 1006 instead of the 1009
+    /// it was sent (issue 15, finding 11). Bounded: the sweeper aborts a close that hangs.
+    /// </summary>
+    private async Task DiscardUntilCloseAsync(byte[] buffer)
+    {
+        while ((await ws.ReceiveAsync(buffer.AsMemory(), CancellationToken.None)).MessageType != WebSocketMessageType.Close)
+        {
         }
     }
 

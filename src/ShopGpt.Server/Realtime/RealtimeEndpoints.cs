@@ -54,7 +54,7 @@ public static partial class RealtimeEndpoints
     /// <summary>Maps the ticket endpoint; <c>/ws</c> itself is served ahead of the pipeline (<see cref="SocketPathFirst"/>).</summary>
     public static void MapRealtime(this WebApplication app)
     {
-        app.MapPost("/api/realtime/ticket", IssueTicketAsync).RequireAuthorization();
+        app.MapPost("/api/realtime/ticket", IssueTicketAsync).RequireAuthorization().RequireRateLimiting(RateLimiting.UserPolicy);
     }
 
     /// <summary>
@@ -71,6 +71,8 @@ public static partial class RealtimeEndpoints
             {
                 // Keep-alive pings are set per connection in AcceptWebSocketAsync; the middleware only
                 // makes upgrade requests visible (the Origin check is ours: it needs same-origin and metrics).
+                // Behind a trusted proxy the scheme the browser used is X-Forwarded-Proto (origin check).
+                ws.UseForwardedHeaders();
                 ws.UseWebSockets();
                 ws.Run(ctx => AcceptAsync(ctx, ctx.RequestServices.GetRequiredService<RealtimeServices>(),
                     ctx.RequestServices.GetRequiredService<RealtimeTickets>()));
@@ -79,9 +81,15 @@ public static partial class RealtimeEndpoints
         };
     }
 
-    private static async Task<IResult> IssueTicketAsync(ClaimsPrincipal user, RealtimeTickets tickets)
+    private static async Task<IResult> IssueTicketAsync(HttpContext ctx, ClaimsPrincipal user, RealtimeTickets tickets, IOptions<RealtimeOptions> options)
     {
-        var (ticket, expiresAt) = await tickets.IssueAsync(user.UserId());
+        var hash = (byte[])ctx.Items[BearerAuthenticationHandler.TokenHashItem]!;
+        if (await tickets.IssueAsync(user.UserId(), hash) is not var (ticket, expiresAt))
+        {
+            ctx.Response.Headers.RetryAfter = options.Value.TicketSeconds.ToString(CultureInfo.InvariantCulture);
+            return ApiProblem.Create(429, "too_many_tickets",
+                $"At most {options.Value.MaxOutstandingTicketsPerUser} unused tickets per user; use one or wait for them to expire.");
+        }
         return TypedResults.Ok(new TicketResponse(ticket, expiresAt));
     }
 
@@ -187,18 +195,25 @@ public static partial class RealtimeEndpoints
 
     /// <summary>
     /// No Origin (a non-browser client): allowed, the ticket authenticates it. With an allowlist,
-    /// the origin must be listed; without one, only the page's own origin (same host) may connect.
+    /// the origin must be listed; without one, only the page's own origin may connect: same
+    /// scheme, host and port (RFC 6454 4), so an http:// page cannot open the socket of an
+    /// https:// site on the same host (issue 15, finding 11). The scheme is the request's, as a
+    /// trusted proxy's X-Forwarded-Proto states it.
     /// </summary>
     internal static bool OriginAllowed(HttpRequest request, string[] allowed) =>
-        OriginAllowed(request.Headers.Origin, request.Host.Value, allowed);
+        OriginAllowed(request.Headers.Origin, request.Scheme, request.Host.Value, allowed);
 
-    internal static bool OriginAllowed(string? origin, string? host, string[] allowed)
+    internal static bool OriginAllowed(string? origin, string scheme, string? host, string[] allowed)
     {
         if (string.IsNullOrEmpty(origin)) return true;
         if (allowed.Length > 0)
             return allowed.Any(a => string.Equals(a.TrimEnd('/'), origin.TrimEnd('/'), StringComparison.OrdinalIgnoreCase));
-        return Uri.TryCreate(origin, UriKind.Absolute, out var u)
-            && string.Equals(u.IsDefaultPort ? u.Host : u.Authority, host, StringComparison.OrdinalIgnoreCase);
+        if (!Uri.TryCreate(origin, UriKind.Absolute, out var u) || host is null || !HostString.FromUriComponent(host).HasValue) return false;
+        var h = HostString.FromUriComponent(host);
+        var port = h.Port ?? (string.Equals(scheme, "https", StringComparison.OrdinalIgnoreCase) ? 443 : 80);
+        return string.Equals(u.Scheme, scheme, StringComparison.OrdinalIgnoreCase)
+            && string.Equals(u.IdnHost, h.Host, StringComparison.OrdinalIgnoreCase)
+            && u.Port == port;
     }
 
     private static async Task Refuse(HttpContext ctx, int status, string code, string detail)

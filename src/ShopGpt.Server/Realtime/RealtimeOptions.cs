@@ -15,6 +15,9 @@ public sealed class RealtimeOptions
 
     [Range(1, 300)] public int TicketSeconds { get; set; } = 30;
 
+    /// <summary>Unredeemed, unexpired tickets one user may hold; more is 429 (a client needs one per socket it opens).</summary>
+    [Range(1, 10_000)] public int MaxOutstandingTicketsPerUser { get; set; } = 10;
+
     [Range(1024, 16 * 1024 * 1024)] public int MaxFrameBytes { get; set; } = 64 * 1024;
 
     /// <summary>Client frames per second refilled into each connection's token bucket.</summary>

@@ -119,7 +119,9 @@ public sealed class SocketUpgrade(RealtimeServices rt, RealtimeTickets tickets, 
                     input.AdvanceTo(buffer.Start);
                     return null;
                 }
-                var outcome = await DecideAsync(request, connection.ConnectionId);
+                // TLS, when an endpoint has it, ran before this middleware: the request came over https.
+                var scheme = connection.Features.Get<Microsoft.AspNetCore.Connections.Features.ITlsHandshakeFeature>() is null ? "http" : "https";
+                var outcome = await DecideAsync(request, connection.ConnectionId, scheme);
                 if (outcome is not { } lease)
                 {
                     input.AdvanceTo(buffer.Start);
@@ -144,9 +146,9 @@ public sealed class SocketUpgrade(RealtimeServices rt, RealtimeTickets tickets, 
     /// a check that spends nothing (shutting down 503, origin 403: HTTP repeats and answers it),
     /// or it was refused after the ticket was spent (401, 429, 503: the decision is recorded).
     /// </summary>
-    private async Task<(Guid User, Lease Lease)?> DecideAsync(UpgradeRequest request, string connectionId)
+    private async Task<(Guid User, Lease Lease)?> DecideAsync(UpgradeRequest request, string connectionId, string scheme)
     {
-        if (!anyHost || !rt.Registry.Accepting || !RealtimeEndpoints.OriginAllowed(request.Origin, request.Host, rt.Options.AllowedOrigins)) return null;
+        if (!anyHost || !rt.Registry.Accepting || !RealtimeEndpoints.OriginAllowed(request.Origin, scheme, request.Host, rt.Options.AllowedOrigins)) return null;
         var refusal = await RealtimeEndpoints.AdmitAsync(request.Ticket, rt, tickets);
         if (refusal.Refusal is { } r)
         {
@@ -250,6 +252,8 @@ public sealed class SocketUpgrade(RealtimeServices rt, RealtimeTickets tickets, 
                     case "sec-websocket-version": if (!Set(ref version, value)) return null; break;
                     case "sec-websocket-key": if (!Set(ref key, value)) return null; break;
                     case "content-length" or "transfer-encoding": return null;
+                    // Proxied: whether to believe the proxy (and its scheme) is the HTTP path's decision.
+                    case "x-forwarded-proto" or "x-forwarded-for" or "forwarded": return null;
                 }
             }
             if (host is null || version != "13" || key is null || !HasToken(upgrade, "websocket") || !HasToken(connectionHeader, "upgrade")) return null;

@@ -7,40 +7,90 @@ using StackExchange.Redis;
 
 namespace ShopGpt.Server.Realtime;
 
+/// <summary>What a ticket stands for: its user and the session (token hash) that minted it.</summary>
+public readonly record struct TicketHolder(Guid UserId, byte[] TokenHash);
+
 /// <summary>Where one-time tickets live: Redis (any instance redeems them) or memory (one instance, no Redis).</summary>
 public interface ITicketStore
 {
-    Task StoreAsync(string key, Guid userId, TimeSpan ttl);
+    /// <summary>
+    /// Stores the ticket unless its user already holds <paramref name="cap"/> unexpired, unredeemed
+    /// ones; then returns false (issue 15, finding 8: 150 parallel requests left 150 tickets).
+    /// </summary>
+    Task<bool> StoreAsync(string key, TicketHolder holder, DateTimeOffset expires, DateTimeOffset now, int cap);
 
-    /// <summary>Returns the user and deletes the ticket in one step, so a ticket works exactly once.</summary>
-    Task<Guid?> TakeAsync(string key);
+    /// <summary>Returns the holder and deletes the ticket in one step, so a ticket works exactly once.</summary>
+    Task<TicketHolder?> TakeAsync(string key);
 }
 
 public sealed class RedisTicketStore(IConnectionMultiplexer redis, RedisNames names) : ITicketStore
 {
-    public Task StoreAsync(string key, Guid userId, TimeSpan ttl) =>
-        redis.GetDatabase().StringSetAsync(names.Ticket(key), userId.ToString("N"), ttl);
+    // One key (the user's set of outstanding tickets, scored by expiry), so it runs on one node of
+    // a Redis Cluster too: drop the expired, refuse at the cap, else record this one.
+    private static readonly LuaScript Reserve = LuaScript.Prepare("""
+        redis.call('ZREMRANGEBYSCORE', @set, '-inf', @now)
+        if redis.call('ZCARD', @set) >= tonumber(@cap) then return 0 end
+        redis.call('ZADD', @set, @expires, @member)
+        redis.call('PEXPIREAT', @set, @expires)
+        return 1
+        """);
 
-    public async Task<Guid?> TakeAsync(string key)
+    public async Task<bool> StoreAsync(string key, TicketHolder holder, DateTimeOffset expires, DateTimeOffset now, int cap)
     {
+        var db = redis.GetDatabase();
+        var ok = (int)await db.ScriptEvaluateAsync(Reserve, new
+        {
+            set = names.OutstandingTickets(holder.UserId), now = now.ToUnixTimeMilliseconds(),
+            cap, expires = expires.ToUnixTimeMilliseconds(), member = key,
+        });
+        if (ok == 0) return false;
+        await db.StringSetAsync(names.Ticket(key), Encode(holder), expires - now);
+        return true;
+    }
+
+    public async Task<TicketHolder?> TakeAsync(string key)
+    {
+        var db = redis.GetDatabase();
         // GETDEL: two instances redeeming the same ticket at once cannot both get it.
-        var v = await redis.GetDatabase().StringGetDeleteAsync(names.Ticket(key));
-        return v.HasValue && Guid.TryParseExact(v.ToString(), "N", out var id) ? id : null;
+        var v = await db.StringGetDeleteAsync(names.Ticket(key));
+        if (!v.HasValue || Decode(v.ToString()) is not { } holder) return null;
+        await db.SortedSetRemoveAsync(names.OutstandingTickets(holder.UserId), key);
+        return holder;
+    }
+
+    private static string Encode(TicketHolder h) => h.UserId.ToString("N") + ":" + Convert.ToHexString(h.TokenHash);
+
+    private static TicketHolder? Decode(string v)
+    {
+        var colon = v.IndexOf(':', StringComparison.Ordinal);
+        if (colon < 0 || !Guid.TryParseExact(v.AsSpan(0, colon), "N", out var id)) return null;
+        try
+        {
+            return new TicketHolder(id, Convert.FromHexString(v.AsSpan(colon + 1)));
+        }
+        catch (FormatException)
+        {
+            return null;
+        }
     }
 }
 
 public sealed class MemoryTicketStore(TimeProvider clock) : ITicketStore
 {
-    private readonly ConcurrentDictionary<string, (Guid User, DateTimeOffset Expires)> tickets = new(StringComparer.Ordinal);
+    private readonly ConcurrentDictionary<string, (TicketHolder Holder, DateTimeOffset Expires)> tickets = new(StringComparer.Ordinal);
 
-    public Task StoreAsync(string key, Guid userId, TimeSpan ttl)
+    public Task<bool> StoreAsync(string key, TicketHolder holder, DateTimeOffset expires, DateTimeOffset now, int cap)
     {
-        tickets[key] = (userId, clock.GetUtcNow() + ttl);
-        return Task.CompletedTask;
+        lock (tickets)
+        {
+            if (tickets.Count(t => t.Value.Holder.UserId == holder.UserId && t.Value.Expires > now) >= cap) return Task.FromResult(false);
+            tickets[key] = (holder, expires);
+        }
+        return Task.FromResult(true);
     }
 
-    public Task<Guid?> TakeAsync(string key) =>
-        Task.FromResult(tickets.TryRemove(key, out var t) && t.Expires > clock.GetUtcNow() ? t.User : (Guid?)null);
+    public Task<TicketHolder?> TakeAsync(string key) =>
+        Task.FromResult(tickets.TryRemove(key, out var t) && t.Expires > clock.GetUtcNow() ? t.Holder : (TicketHolder?)null);
 
     /// <summary>Called by the housekeeping timer so unused tickets don't accumulate.</summary>
     public void Sweep()
@@ -54,27 +104,34 @@ public sealed class MemoryTicketStore(TimeProvider clock) : ITicketStore
 public enum TicketFailure
 {
     None, Missing, Invalid, Used, Expired,
+
+    /// <summary>The session that minted the ticket was revoked (logout) before the ticket was redeemed.</summary>
+    Revoked,
 }
 
 /// <summary>
 /// One-time WebSocket tickets (API.md Realtime 1). A ticket is 16 random bytes plus its expiry,
 /// base64url: the expiry lets an expired ticket be told apart from a used one (metrics) without
 /// a lookup; only a SHA-256 of the ticket is stored, so a Redis dump holds no usable ticket.
+/// A ticket belongs to the session that asked for it: after that session's logout it opens nothing.
 /// </summary>
-public sealed class RealtimeTickets(ITicketStore store, TimeProvider clock, IOptions<RealtimeOptions> options)
+public sealed class RealtimeTickets(ITicketStore store, TimeProvider clock, IOptions<RealtimeOptions> options, Accounts.SessionStore sessions)
 {
     private const int RandomBytes = 16;
     private const int TicketBytes = RandomBytes + 8;
 
-    public async Task<(string Ticket, DateTimeOffset ExpiresAt)> IssueAsync(Guid userId)
+    /// <summary>A new ticket, or null when the user already holds <see cref="RealtimeOptions.MaxOutstandingTicketsPerUser"/>.</summary>
+    public async Task<(string Ticket, DateTimeOffset ExpiresAt)?> IssueAsync(Guid userId, byte[] tokenHash)
     {
         var ttl = TimeSpan.FromSeconds(options.Value.TicketSeconds);
-        var expires = clock.GetUtcNow() + ttl;
+        var now = clock.GetUtcNow();
+        var expires = now + ttl;
         var raw = new byte[TicketBytes];
         RandomNumberGenerator.Fill(raw.AsSpan(0, RandomBytes));
         BinaryPrimitives.WriteInt64BigEndian(raw.AsSpan(RandomBytes), expires.ToUnixTimeMilliseconds());
         var ticket = Base64Url(raw);
-        await store.StoreAsync(KeyFor(ticket), userId, ttl);
+        if (!await store.StoreAsync(KeyFor(ticket), new TicketHolder(userId, tokenHash), expires, now, options.Value.MaxOutstandingTicketsPerUser))
+            return null;
         return (ticket, expires);
     }
 
@@ -85,8 +142,10 @@ public sealed class RealtimeTickets(ITicketStore store, TimeProvider clock, IOpt
         if (!TryDecode(ticket, raw)) return (null, TicketFailure.Invalid);
         var expires = DateTimeOffset.FromUnixTimeMilliseconds(BinaryPrimitives.ReadInt64BigEndian(raw[RandomBytes..]));
         if (expires <= clock.GetUtcNow()) return (null, TicketFailure.Expired);
-        var user = await store.TakeAsync(KeyFor(ticket));
-        return user is null ? (null, TicketFailure.Used) : (user, TicketFailure.None);
+        if (await store.TakeAsync(KeyFor(ticket)) is not { } holder) return (null, TicketFailure.Used);
+        // Logout voids the session's unredeemed tickets: the session must still be valid now.
+        if (await sessions.FindAsync(holder.UserId, holder.TokenHash, CancellationToken.None) is null) return (null, TicketFailure.Revoked);
+        return (holder.UserId, TicketFailure.None);
     }
 
     /// <summary>What the store keeps a ticket under (<see cref="RedisNames.Ticket"/> in Redis).</summary>

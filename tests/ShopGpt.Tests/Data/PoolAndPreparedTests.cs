@@ -32,7 +32,7 @@ public sealed class PoolAndPreparedTests
         }
 
         Assert.Equal(HttpStatusCode.OK, (await user.Http.GetAsync("/api/conversations")).StatusCode);
-        var scrape = await app.Client().GetStringAsync("/metrics");
+        var scrape = await app.MetricsClient().GetStringAsync("/metrics");
         var line = scrape.Split('\n').First(l => l.StartsWith("shopgpt_database_unavailable_total", StringComparison.Ordinal));
         Assert.True(double.Parse(line.Split(' ')[^1], System.Globalization.CultureInfo.InvariantCulture) >= 1, line);
     }

@@ -39,6 +39,26 @@ public sealed class PrivatePostgres : IAsyncDisposable
         return pg;
     }
 
+    /// <summary>
+    /// A streaming standby of this server (pg_basebackup -R, RECIPES.md), started on a free port:
+    /// a real hot standby that replays this primary's WAL.
+    /// </summary>
+    public async Task<PrivatePostgres> StartStandbyAsync()
+    {
+        var standbyDir = Path.Combine(Path.GetTempPath(), $"shopgpt-standby-{Guid.NewGuid():N}");
+        Directory.CreateDirectory(standbyDir);
+        await RunAsync("chmod", "755", standbyDir);
+        var data = Path.Combine(standbyDir, "pg");
+        Directory.CreateDirectory(data);
+        await RunAsync("chown", "postgres", data);
+        await RunAsync("chmod", "700", data);
+        await RunAsync("runuser", "-u", "postgres", "--", $"{Bin}/pg_basebackup", "-h", "127.0.0.1", "-p", Port.ToString(System.Globalization.CultureInfo.InvariantCulture),
+            "-U", "shopgpt", "-D", data, "-R", "-X", "stream");
+        var standby = new PrivatePostgres(standbyDir, FreePort());
+        await standby.StartServerAsync();
+        return standby;
+    }
+
     public Task StartServerAsync() => RunAsync("runuser", "-u", "postgres", "--", $"{Bin}/pg_ctl", "-D", Path.Combine(dir, "pg"), "-w", "-l", LogPath,
         "-o", $"-p {Port} -c listen_addresses=127.0.0.1 -c unix_socket_directories='' -c fsync=off", "start");
 

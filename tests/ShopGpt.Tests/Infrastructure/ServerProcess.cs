@@ -34,6 +34,15 @@ public sealed class ServerProcess : IAsyncDisposable
         }
     }
 
+    /// <summary>Everything the server wrote to stdout and stderr so far.</summary>
+    public string FullOutput
+    {
+        get
+        {
+            lock (output) return output.ToString();
+        }
+    }
+
     public static string ServerDll =>
         Environment.GetEnvironmentVariable("SHOPGPT_SERVER_DLL") is { Length: > 0 } dll
             ? dll
@@ -55,7 +64,13 @@ public sealed class ServerProcess : IAsyncDisposable
             psi.ArgumentList.Add(a);
         // A child process has a smaller pool: several of them share the test database server.
         var env = TestApp.Settings(settings, maxPoolSize: 20);
-        foreach (var (k, v) in env) psi.Environment[k.Replace(":", "__", StringComparison.Ordinal)] = v ?? "";
+        // A null setting removes the test default, so the server runs with its shipped appsettings.json value.
+        foreach (var (k, v) in env)
+        {
+            var name = k.Replace(":", "__", StringComparison.Ordinal);
+            if (v is null) psi.Environment.Remove(name);
+            else psi.Environment[name] = v;
+        }
         psi.Environment["DOTNET_CLI_TELEMETRY_OPTOUT"] = "1";
 
         var p = Process.Start(psi)!;

@@ -43,6 +43,8 @@ public sealed class TestApp : IAsyncDisposable
             ["RateLimits:AuthPerIpPerMinute"] = "1000000",
             ["RateLimits:PerUserPerSecond"] = "1000000",
             ["RateLimits:PerUserBurst"] = "1000000",
+            // /metrics is served on this loopback management port only (issue 15, finding 9).
+            ["Metrics:ManagementPort"] = PrivatePostgres.FreePort().ToString(System.Globalization.CultureInfo.InvariantCulture),
         };
         if (overrides is not null)
             foreach (var (k, v) in overrides) config[k] = v;
@@ -71,6 +73,14 @@ public sealed class TestApp : IAsyncDisposable
         if (token is not null) c.DefaultRequestHeaders.Authorization = new("Bearer", token);
         return c;
     }
+
+    /// <summary>A client for the management listener, the only one that serves /metrics.</summary>
+    public HttpClient MetricsClient() => new()
+    {
+        BaseAddress = new Uri(Server.Observability.MetricsSetup.ManagementUrl(
+            Services.GetRequiredService<Microsoft.Extensions.Options.IOptions<Server.Observability.MetricsOptions>>().Value.ManagementPort)),
+        Timeout = TimeSpan.FromSeconds(30),
+    };
 
     /// <summary>A new guest user with a client that carries its token.</summary>
     public async Task<TestUser> GuestAsync()

@@ -10,7 +10,7 @@ public static partial class Scrape
 {
     public static async Task<string> TextAsync(TestApp app)
     {
-        using var client = app.Client();
+        using var client = app.MetricsClient();
         return await client.GetStringAsync("/metrics");
     }
 

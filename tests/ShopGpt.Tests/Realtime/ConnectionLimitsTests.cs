@@ -182,7 +182,7 @@ public sealed class ConnectionLimitsTests(RealtimePair pair)
             "shopgpt_realtime_connections", "shopgpt_realtime_connects_total", "shopgpt_realtime_frames_in_total{",
             "type=\"ping\"", "shopgpt_realtime_frames_out_total{", "type=\"pong\"", "shopgpt_realtime_outbound_queue_depth_bucket",
         ];
-        using var http = pair.A.Client();
+        using var http = pair.A.MetricsClient();
         var deadline = DateTime.UtcNow.AddSeconds(10);
         string text;
         do
