@@ -23,6 +23,7 @@ select create_distributed_table('conversations', 'user_id', colocate_with => 'us
 select create_distributed_table('messages', 'user_id', colocate_with => 'users');
 -- Issue 19: saved products and answer feedback are per user; co-located, so feedback's foreign
 -- key to conversations and the shortlist's to users stay on one shard.
+select create_distributed_table('assistant_dialogue', 'user_id', colocate_with => 'users');
 select create_distributed_table('shortlist_items', 'user_id', colocate_with => 'users');
 select create_distributed_table('message_feedback', 'user_id', colocate_with => 'users');
 
