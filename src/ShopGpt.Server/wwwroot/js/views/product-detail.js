@@ -57,8 +57,11 @@ export function mountProductDetail({ api, shortlist }) {
       saveBtn.setAttribute('aria-pressed', String(shortlist.has(p.id)));
       saveBtn.textContent = shortlist.has(p.id) ? 'Saved ✓' : 'Save';
     } }, shortlist.has(p.id) ? 'Saved ✓' : 'Save');
+    const imgEl = img ? h('img', { class: 'detail-img', src: img, alt: '', width: 200, height: 200, referrerPolicy: 'no-referrer' }) : null;
+    // An image that cannot load (offline, moved) leaves no broken box behind.
+    imgEl?.addEventListener('error', () => imgEl.remove());
     body.replaceChildren(...[
-      img ? h('img', { class: 'detail-img', src: img, alt: '', width: 200, height: 200, referrerPolicy: 'no-referrer' }) : null,
+      imgEl,
       h('div', { class: 'detail-actions' }, saveBtn, url ? h('a', { class: 'btn btn-ghost', href: url, target: '_blank', rel: 'noopener noreferrer' }, 'View at the retailer ↗') : null),
       h('dl', { class: 'detail-facts' }, facts.map(([k, v]) => [h('dt', {}, k), h('dd', {}, v)])),
       p.description ? [h('h3', {}, 'Description'), h('p', { class: 'detail-desc' }, p.description)] : null,
