@@ -23,6 +23,11 @@ select create_distributed_table('conversations', 'user_id', colocate_with => 'us
 -- Partitioned by month and distributed by user: Citus distributes every partition (also ones
 -- the partition job creates later) with the parent's placement.
 select create_distributed_table('messages', 'user_id', colocate_with => 'users');
+-- Issue 19: saved products and answer feedback are per user; co-located, so feedback's foreign
+-- key to conversations and the shortlist's to users stay on one shard.
+select create_distributed_table('assistant_dialogue', 'user_id', colocate_with => 'users');
+select create_distributed_table('shortlist_items', 'user_id', colocate_with => 'users');
+select create_distributed_table('message_feedback', 'user_id', colocate_with => 'users');
 select create_distributed_table('product_opens', 'user_id', colocate_with => 'users');
 
 -- credentials is looked up by email at login, before the user is known, so it is keyed and
@@ -41,6 +46,9 @@ begin
         perform create_reference_table('products');
     end if;
 end $$;
+
+-- How often two products were compared (issue 19): no user data, read next to products.
+select create_reference_table('product_comparisons');
 
 -- popular_conversations (materialized view) is built on the coordinator from a distributed
 -- query over conversations and messages; REFRESH ... CONCURRENTLY works on it as on PostgreSQL.

@@ -109,7 +109,7 @@ public static class ConversationExport
         };
         if (Str("brand") is { } brand) parts.Add(OneLine(brand));
         if (p.TryGetProperty("price", out var price) && price.ValueKind == JsonValueKind.Number)
-            parts.Add(Shortlist.ComparisonTable.Dollars(price.GetDecimal())!);
+            parts.Add(Assistant.ProductComparison.Money(price.GetDecimal()));
         if (p.TryGetProperty("rating", out var rating) && rating.ValueKind == JsonValueKind.Number)
             parts.Add(rating.GetDouble().ToString("0.0", CultureInfo.InvariantCulture) + "★");
         return string.Join(" — ", parts);

@@ -22,7 +22,7 @@ public sealed record ComparedWithResponse(string ProductId, IReadOnlyList<Produc
 [JsonSerializable(typeof(ShortlistItem))]
 [JsonSerializable(typeof(ShortlistResponse))]
 [JsonSerializable(typeof(CompareRequest))]
-[JsonSerializable(typeof(ComparisonTable))]
+[JsonSerializable(typeof(Assistant.Comparison))]
 [JsonSerializable(typeof(ComparedWithResponse))]
 public sealed partial class ShortlistJsonContext : JsonSerializerContext;
 
@@ -158,8 +158,10 @@ public sealed class ShortlistService(ShortlistStore store, ProductSearch product
         return true;
     }
 
-    /// <summary>The spec table of saved products; null when any of them is not in this user's shortlist or no longer in the catalog.</summary>
-    public async Task<ComparisonTable?> CompareAsync(Guid userId, IReadOnlyList<string> productIds, CancellationToken ct)
+    /// <summary>
+    /// The spec table of saved products: the assistant's comparison (one definition of what a
+    /// comparison shows, for the chat and the shortlist alike); null when any of them is not in this user's shortlist or no longer in the catalog.</summary>
+    public async Task<Assistant.Comparison?> CompareAsync(Guid userId, IReadOnlyList<string> productIds, CancellationToken ct)
     {
         var saved = await store.SavedAmongAsync(userId, productIds, ct);
         if (saved.Count != productIds.Count) return null;
@@ -167,7 +169,7 @@ public sealed class ShortlistService(ShortlistStore store, ProductSearch product
         if (found.Count != productIds.Count) return null;
         await store.RecordComparisonAsync(productIds, ct);
         metrics.Compares.Add(1);
-        return ComparisonTable.Build(found);
+        return Assistant.ProductComparison.Build(found);
     }
 
     public async Task<ComparedWithResponse?> ComparedWithAsync(string productId, CancellationToken ct)

@@ -80,11 +80,11 @@ public sealed class FeedbackAndExportTests(AppFixture fx)
         var before = await ReportAsync(anon);
         (await u.Http.PutAsJsonAsync($"/api/conversations/{cid}/messages/{answer}/feedback", new { rating = "down", reason = "wrong size" })).EnsureSuccessStatusCode();
         var after = await ReportAsync(anon);
-        Assert.Equal(before.GetProperty("down").GetInt64() + 1, after.GetProperty("down").GetInt64());
-        Assert.Equal(before.GetProperty("up").GetInt64(), after.GetProperty("up").GetInt64());
-        var newest = after.GetProperty("recent")[0];
-        Assert.Equal(answer, newest.GetProperty("messageId").GetGuid());
-        Assert.Equal("wrong size", newest.GetProperty("reason").GetString());
+        // Other tests vote in the same database at the same time: this vote is counted and listed, whatever else was.
+        Assert.True(after.GetProperty("down").GetInt64() >= before.GetProperty("down").GetInt64() + 1);
+        var mine = Assert.Single(after.GetProperty("recent").EnumerateArray(), v => v.GetProperty("messageId").GetGuid() == answer);
+        Assert.Equal("down", mine.GetProperty("rating").GetString());
+        Assert.Equal("wrong size", mine.GetProperty("reason").GetString());
 
         await AssertProblemAsync(await anon.GetAsync("/api/admin/feedback"), HttpStatusCode.Forbidden, "forbidden");
         using var wrong = new HttpRequestMessage(HttpMethod.Get, "/api/admin/feedback") { Headers = { { "X-Admin-Token", "guess" } } };
@@ -95,7 +95,7 @@ public sealed class FeedbackAndExportTests(AppFixture fx)
 
     private static async Task<JsonElement> ReportAsync(HttpClient c)
     {
-        using var req = new HttpRequestMessage(HttpMethod.Get, "/api/admin/feedback?limit=5") { Headers = { { "X-Admin-Token", "operator-secret-19" } } };
+        using var req = new HttpRequestMessage(HttpMethod.Get, "/api/admin/feedback?limit=500") { Headers = { { "X-Admin-Token", "operator-secret-19" } } };
         var res = await c.SendAsync(req);
         res.EnsureSuccessStatusCode();
         return await res.Content.ReadFromJsonAsync<JsonElement>();

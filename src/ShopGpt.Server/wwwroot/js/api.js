@@ -46,7 +46,23 @@ export function createApi({ getToken, onUnauthorized, fetch: f = globalThis.fetc
   return {
     get: (p) => call('GET', p),
     post: (p, b) => call('POST', p, b),
+    put: (p, b) => call('PUT', p, b),
     patch: (p, b) => call('PATCH', p, b),
+    /** A download (export): the body as a Blob plus the server's file name. */
+    blob: async (p) => {
+      const headers = {};
+      const token = getToken();
+      if (token) headers.Authorization = `Bearer ${token}`;
+      const res = await f(p, { headers, cache: 'no-store' }).catch(() => {
+        throw new ApiError(0, 'network', 'The server cannot be reached.');
+      });
+      if (!res.ok) {
+        const data = await res.json().catch(() => null);
+        throw new ApiError(res.status, data?.code ?? `http_${res.status}`, data?.detail ?? `Request failed (${res.status}).`);
+      }
+      const name = /filename="?([^";]+)"?/.exec(res.headers.get('content-disposition') ?? '')?.[1] ?? 'export';
+      return { blob: await res.blob(), name };
+    },
     del: (p) => call('DELETE', p),
   };
 }

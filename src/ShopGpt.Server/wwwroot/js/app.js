@@ -8,6 +8,9 @@ import { showAuth } from './views/auth-view.js';
 import { mountSidebar } from './views/sidebar.js';
 import { mountChat } from './views/chat-view.js';
 import { mountConnectionStatus } from './views/connection-status.js';
+import { mountShortlist } from './views/shortlist.js';
+import { mountProductDetail } from './views/product-detail.js';
+import { mountAccountUpgrade } from './views/account-upgrade.js';
 
 let session = loadSession();
 const api = createApi({
@@ -15,11 +18,11 @@ const api = createApi({
   onUnauthorized: () => signOutLocally(),
 });
 
-// A product opened from a card is reported for the operator dashboard (docs/analytics.md);
+// A product opened from a card (its detail drawer or the retailer link) is reported for the operator dashboard (docs/analytics.md);
 // fire and forget: the link opens whatever the report's fate.
 document.addEventListener('click', (e) => {
-  const link = e.target instanceof Element ? e.target.closest('a[data-product-id]') : null;
-  if (link && link.dataset.productId && session) api.post('/api/analytics/product-opened', { productId: link.dataset.productId }).catch(() => {});
+  const link = e.target instanceof Element ? e.target.closest('[data-opens-product]') : null;
+  if (link && link.dataset.opensProduct && session) api.post('/api/analytics/product-opened', { productId: link.dataset.opensProduct }).catch(() => {});
 });
 
 if (session) startApp();
@@ -57,7 +60,20 @@ function startApp() {
   const status = mountConnectionStatus(socket);
   const layout = mountDrawer();
   const sidebar = mountSidebar({ api, onNavigate: layout.close });
-  const chat = mountChat({ api, socket, sidebar });
+  let details = null;
+  const shortlist = mountShortlist({ api, socket, userId: session.userId, onDetails: (id) => details.open(id) });
+  details = mountProductDetail({ api, shortlist });
+  const chat = mountChat({ api, socket, sidebar, shortlist, details, userId: session.userId });
+  if (session.guest) {
+    mountAccountUpgrade({
+      api,
+      // The guest became the account (same user id, new token): keep going with the new session.
+      onUpgraded: (res) => {
+        session = saveSession(res, false);
+        location.reload();
+      },
+    });
+  }
 
   // 4001 / ticket 401: is the session itself gone? Then onUnauthorized signs us out. If the
   // session is fine, the refusal was about the connection (e.g. a ticket race), and one

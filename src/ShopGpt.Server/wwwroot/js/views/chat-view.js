@@ -3,11 +3,13 @@
 import { $, h } from '../dom.js';
 import { enc } from '../api.js';
 import { renderMarkdown } from '../markdown-dom.js';
-import { renderProducts } from './product-cards.js';
+import { renderProducts, refreshSaveButtons } from './product-cards.js';
+import { mountFeedback } from './feedback.js';
+import { mountDraft } from './draft.js';
 
 const PAGE = 50;
 
-export function mountChat({ api, socket, sidebar }) {
+export function mountChat({ api, socket, sidebar, shortlist, details, userId }) {
   const box = $('#messages');
   const list = $('#message-list');
   const empty = $('#empty-state');
@@ -32,6 +34,8 @@ export function mountChat({ api, socket, sidebar }) {
 
   let mode = 'new'; // 'new' | 'own' | 'shared'
   let cid = null;
+  const feedback = mountFeedback({ api });
+  const draft = mountDraft({ input: $('#composer-input'), userId });
   let conv = null;
   let olderCursor = null;
   let loadGen = 0;
@@ -66,7 +70,7 @@ export function mountChat({ api, socket, sidebar }) {
 
   function setProducts(el, products) {
     el.querySelector('.products')?.remove();
-    const cards = renderProducts(products);
+    const cards = renderProducts(products, { shortlist, onDetails: (id) => details.open(id) });
     if (cards) el.querySelector('.msg-body').after(cards);
   }
 
@@ -134,6 +138,7 @@ export function mountChat({ api, socket, sidebar }) {
     setBody(el, m.role, m.text ?? '');
     setProducts(el, m.products);
     setMeta(el, statusText(m.status), m.status && m.status !== 'complete' ? m.status : '');
+    if (m.role === 'assistant' && mode === 'own') feedback.attach(el, cid, m.id);
     if (typeof m.seq === 'number') el.dataset.seq = String(m.seq);
     place(el, m.seq);
     refreshChrome();
@@ -317,6 +322,7 @@ export function mountChat({ api, socket, sidebar }) {
 
   function leave() {
     loadGen++;
+    draft.leave();
     if (cid && mode === 'own') socket.unfollow(cid);
     clearMessages();
     closeShare();
@@ -332,6 +338,7 @@ export function mountChat({ api, socket, sidebar }) {
     sidebar.setActive(null);
     setHeader();
     refreshChrome();
+    draft.enter(null);
   }
 
   async function openOwn(id) {
@@ -342,6 +349,7 @@ export function mountChat({ api, socket, sidebar }) {
     cid = id;
     conv = sidebar.get(id);
     sidebar.setActive(id);
+    draft.enter(id);
     setHeader();
     refreshChrome();
     try {
@@ -355,6 +363,7 @@ export function mountChat({ api, socket, sidebar }) {
       showPage(page, true);
       const maxSeq = page.items.reduce((m, x) => Math.max(m, x.seq ?? 0), 0);
       socket.follow(id, Math.max(maxSeq, 0));
+      feedback.load(id);
       for (const entry of socket.pending(id)) addPending(entry);
       toBottom();
     } catch (e) {
@@ -454,6 +463,7 @@ export function mountChat({ api, socket, sidebar }) {
       socket.follow(cid, 0);
       setHeader();
       history.replaceState(null, '', `#/c/${cid}`); // no hashchange: the view is already here
+      draft.moveTo(cid);
     }
     let entry;
     try {
@@ -463,6 +473,7 @@ export function mountChat({ api, socket, sidebar }) {
       return;
     }
     input.value = '';
+    draft.clear();
     addPending(entry);
     toBottom(); // your own message always brings you down to it
   }
@@ -578,6 +589,24 @@ export function mountChat({ api, socket, sidebar }) {
       showError(`Could not delete the chat: ${e.message}`);
     }
   });
+  async function exportAs(format) {
+    menu.open = false;
+    if (!cid) return;
+    try {
+      const { blob, name } = await api.blob(`/api/conversations/${enc(cid)}/export?format=${format}`);
+      const a = h('a', { href: URL.createObjectURL(blob), download: name, hidden: true });
+      document.body.append(a);
+      a.click();
+      a.remove();
+      setTimeout(() => URL.revokeObjectURL(a.href), 10_000);
+    } catch (e) {
+      showError(`Could not export the chat: ${e.message}`);
+    }
+  }
+  $('#export-md-btn').addEventListener('click', () => exportAs('markdown'));
+  $('#export-json-btn').addEventListener('click', () => exportAs('json'));
+  shortlist.onChange(() => refreshSaveButtons(list, shortlist));
+
   // Escape closes the menu and returns focus to its button.
   menu.addEventListener('keydown', (e) => {
     if (e.key === 'Escape' && menu.open) {

@@ -11,13 +11,28 @@ const num = (v) => {
 };
 const str = (v) => (typeof v === 'string' && v.trim() !== '' ? v.trim() : null);
 
-export function renderProducts(products) {
+/**
+ * @param {object[]} products
+ * @param {{shortlist?: {has: (id: string) => boolean, toggle: (p: object) => Promise<void>}, onDetails?: (id: string) => void}} [actions]
+ */
+export function renderProducts(products, actions = {}) {
   const list = (Array.isArray(products) ? products : []).filter((p) => p && typeof p === 'object');
   if (list.length === 0) return null;
-  return h('ul', { class: 'products', 'aria-label': `${list.length} product${list.length === 1 ? '' : 's'}` }, list.map(card));
+  return h('ul', { class: 'products', 'aria-label': `${list.length} product${list.length === 1 ? '' : 's'}` }, list.map((p) => card(p, actions)));
 }
 
-function card(p) {
+/** Brings every card's Save button in line with the shortlist (after a change on any tab). */
+export function refreshSaveButtons(root, shortlist) {
+  for (const b of root.querySelectorAll('.save-btn')) setSaved(b, shortlist.has(b.dataset.productId));
+}
+
+// The visible word plus the product's name for screen readers (a card has several buttons).
+function setSaved(btn, saved) {
+  btn.setAttribute('aria-pressed', String(saved));
+  btn.replaceChildren(saved ? 'Saved ✓' : 'Save', h('span', { class: 'sr-only' }, ` ${btn.dataset.name}`));
+}
+
+function card(p, { shortlist, onDetails } = {}) {
   const name = str(p.name);
   const brand = str(p.brand);
   const price = num(p.price);
@@ -40,9 +55,21 @@ function card(p) {
   }
 
   const title = name ?? (url ? 'View product' : null);
+  // With a detail drawer the name opens it (the retailer link lives there); without, it links out.
   const heading = title
-    ? h('h3', { class: 'card-name' }, url ? h('a', { href: url, target: '_blank', rel: 'noopener noreferrer', 'data-product-id': str(p.id) ?? '' }, title) : title)
+    ? h('h3', { class: 'card-name' },
+      onDetails && p.id ? h('button', { type: 'button', class: 'link-btn', 'data-opens-product': String(p.id), onclick: () => onDetails(String(p.id)) }, title)
+        : url ? h('a', { href: url, target: '_blank', rel: 'noopener noreferrer', 'data-opens-product': str(p.id) ?? '' }, title) : title)
     : null;
+  let save = null;
+  if (shortlist && p.id) {
+    save = h('button', { type: 'button', class: 'btn btn-ghost btn-small save-btn', dataset: { productId: String(p.id), name: name ?? 'product' } });
+    save.addEventListener('click', async () => {
+      await shortlist.toggle(p);
+      setSaved(save, shortlist.has(String(p.id)));
+    });
+    setSaved(save, shortlist.has(String(p.id)));
+  }
 
   let ratingEl = null;
   if (rating !== null || reviews !== null) {
@@ -69,6 +96,7 @@ function card(p) {
       heading,
       brand ? h('p', { class: 'card-brand' }, brand) : null,
       h('div', { class: 'card-foot' }, price !== null ? h('p', { class: 'card-price' }, priceFmt.format(price)) : null, ratingEl),
+      save,
     ),
   );
 }
