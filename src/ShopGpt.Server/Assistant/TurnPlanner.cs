@@ -38,6 +38,8 @@ public sealed partial class TurnPlanner(ProductSearch search, CatalogIndex index
     {
         "ones", "one", "those", "these", "them", "that", "what", "about", "how", "any", "instead", "else", "other", "others",
         "and", "or", "so", "ok", "okay", "then", "now", "maybe", "there", "some", "show", "me", "only", "just", "please", "too",
+        // How a follow-up feels about the last answer, not what it wants ("those are too expensive", "I'd prefer LG", "made by ZTE").
+        "expensive", "pricey", "costly", "prefer", "rather", "made", "d", "are", "is", "something", "anything", "which", "see", "like",
     };
 
     public async Task<TurnPlan> PlanAsync(Guid owner, IReadOnlyList<Message> history, Message userMessage, CancellationToken ct)
@@ -211,7 +213,7 @@ public sealed partial class TurnPlanner(ProductSearch search, CatalogIndex index
     [GeneratedRegex(@"\b(?:tell\s+me\s+more|more\s+about|more\s+on|details?|more\s+info|information|describe|specs?|what\s+about|about\s+the|how\s+about)\b")]
     private static partial Regex Details();
 
-    [GeneratedRegex(@"\b(?:cheaper|cheap|less\s+expensive|lower[\s-]priced?|more\s+affordable|affordable|budget|inexpensive|less)\b")]
+    [GeneratedRegex(@"\b(?:cheaper|cheap|too\s+(?:expensive|pricey|costly|much)|less\s+expensive|lower[\s-]priced?|more\s+affordable|affordable|budget|inexpensive|less)\b")]
     private static partial Regex Cheaper();
 
     [GeneratedRegex(@"\b(?:pricier|more\s+expensive|premium|higher[\s-]end|fancier|expensive|more)\b")]
