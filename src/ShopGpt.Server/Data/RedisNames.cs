@@ -23,8 +23,8 @@ public sealed class RedisOptions
 /// <item><c>{p}rt:ticket:&lt;sha256&gt;</c> one-time WebSocket tickets (string, TTL)</item>
 /// <item><c>{p}rt:conn:&lt;user&gt;</c> per-user connection leases (sorted set)</item>
 /// <item><c>{p}rt:tickets:&lt;user&gt;</c> a user's unredeemed tickets (sorted set by expiry)</item>
-/// <item><c>{p}rt:interest:&lt;conversation&gt;</c> instances following a conversation (sorted set)</item>
-/// <item><c>{p}rt:inbox:&lt;instance&gt;</c> an instance's event inbox (channel)</item>
+/// <item><c>{p}rt:interest:{&lt;conversation&gt;}</c> instances following a conversation (sorted set)</item>
+/// <item><c>{p}rt:inbox:{&lt;conversation&gt;}:&lt;instance&gt;</c> an instance's inbox of one conversation (sharded channel, SSUBSCRIBE)</item>
 /// <item><c>{p}assistant:stop</c> cross-instance "stop this turn" (channel)</item>
 /// <item><c>{p}ryw:&lt;user&gt;</c> the WAL position of a user's last write, for read-your-writes on the read standby (string, TTL)</item>
 /// </list>
@@ -44,7 +44,6 @@ public sealed class RedisNames
         rt = prefix + "rt:";
         CacheKeyPrefix = prefix + "cache:";
         CacheBackplanePrefix = prefix + "cache";
-        InboxPrefix = rt + "inbox:";
         AssistantStop = RedisChannel.Literal(prefix + "assistant:stop");
         // FusionCache's L2 key = its wire-format version + separator + the (prefixed) cache key;
         // we keep its default internal strings, so this is what it writes.
@@ -71,21 +70,24 @@ public sealed class RedisNames
     /// <summary>A user's unredeemed tickets (ticket key → expiry), for the per-user cap.</summary>
     public RedisKey OutstandingTickets(Guid userId) => Key("tickets:", userId);
 
-    public RedisKey Interest(Guid conversationId) => Key("interest:", conversationId);
+    // Redis Cluster hash tags: a conversation's interest set and its inbox channels hash on the
+    // conversation id alone ("{...}"), so they share one slot and the publish script (keys: the
+    // set) may SPUBLISH to the inboxes; different conversations spread over every shard.
+    public RedisKey Interest(Guid conversationId) => rt + "interest:{" + conversationId.ToString("N") + "}";
 
     /// <summary>
-    /// Inbox channels are <c>InboxPrefix + instance id</c>; the publish script gets the prefix as an
-    /// argument and appends the ids it reads from an interest set.
+    /// A conversation's inbox channels are <c>InboxPrefix(conversation) + instance id</c>; the
+    /// publish script gets the prefix as an argument and appends the ids it reads from the interest set.
     /// </summary>
-    public string InboxPrefix { get; }
+    public string InboxPrefix(Guid conversationId) => rt + "inbox:{" + conversationId.ToString("N") + "}:";
 
-    public RedisChannel Inbox(string instanceId) => RedisChannel.Literal(InboxPrefix + instanceId);
+    /// <summary>An instance's inbox of one conversation: a sharded channel (SSUBSCRIBE/SPUBLISH, Redis 7).</summary>
+    public RedisChannel Inbox(Guid conversationId, string instanceId) => RedisChannel.Sharded(InboxPrefix(conversationId) + instanceId);
 
     public RedisChannel AssistantStop { get; }
 
     public RedisKey ReadYourWrites(Guid userId) => Prefix + "ryw:" + userId.ToString("N");
 
-    // The one place a per-entity key is built. Redis Cluster: a hash tag goes here (e.g.
-    // "{" + id + "}") when keys of one entity must share a slot for a multi-key script.
+    // Per-entity keys used alone (single-key commands and scripts): no hash tag needed on a cluster.
     private RedisKey Key(string kind, Guid id) => rt + kind + id.ToString("N");
 }

@@ -35,16 +35,22 @@ public sealed class MemoryConversationBus : IConversationBus
 }
 
 /// <summary>
-/// Cross-instance fan-out that never sends an instance its own publications (issue 3, item 6).
-/// Each instance subscribes to ONE Redis channel of its own (its inbox). Interest is kept in
-/// Redis per conversation: a sorted set of instance ids, score = expiry in Redis server time.
-/// Publishing is one Lua script that reads the conversation's live interest and PUBLISHes the
-/// envelope to every OTHER interested instance's inbox, so the publisher gets nothing back and an
-/// instance with no followers of the conversation gets nothing at all.
+/// Cross-instance fan-out that never sends an instance its own publications (issue 3, item 6),
+/// on a single Redis or a Redis Cluster (issue 16). Interest is kept in Redis per conversation: a
+/// sorted set of instance ids, score = expiry in Redis server time. Each instance subscribes, per
+/// conversation it has followers of, to its own sharded inbox of that conversation
+/// (<see cref="RedisNames.Inbox"/>: the same hash tag as the interest set, so both live in one
+/// slot). Publishing is one Lua script that reads the conversation's live interest and SPUBLISHes
+/// the envelope to every OTHER interested instance's inbox of that conversation, so the publisher
+/// gets nothing back and an instance with no followers of the conversation gets nothing at all.
+/// Sharded pub/sub (Redis 7) keeps a conversation's traffic on the shard that owns its slot;
+/// classic PUBLISH on a cluster reaches every node, so fan-out would not scale with shards.
 /// Why this keeps gap-free resume: SubscribeAsync returns only after the inbox subscription is
-/// confirmed AND the interest is stored; Redis runs commands one at a time, so every publish
-/// script that runs later sees the interest and reaches the inbox — a message committed after
-/// that point reaches this instance, and the resume's database read covers everything before.
+/// confirmed AND the interest is stored; Redis (the shard's master) runs commands one at a time,
+/// so every publish script that runs later sees the interest and reaches the inbox — a message
+/// committed after that point reaches this instance, and the resume's database read covers
+/// everything before. A cluster failover loses what was in flight on the dead master; the hub's
+/// order wait releases later events, and a follower's resume (afterSeq) fills the gap from the database.
 /// Why no stale interest piles up: a live instance refreshes its interests every third of
 /// <see cref="RealtimeOptions.LeaseSeconds"/>; a crashed one stops, its entries' scores pass,
 /// the publish script skips them and the next refresh of anyone on that conversation prunes them;
@@ -58,8 +64,9 @@ public sealed partial class RedisConversationBus : IConversationBus, IAsyncDispo
     private const int HeaderBytes = 34;
     private const byte Version = 2;
 
-    // KEYS[1] interest set; ARGV: own id, inbox prefix, envelope. Read-only on the set (pruning is
-    // the registrations' job), so a publish costs one ZRANGEBYSCORE plus one PUBLISH per other instance.
+    // KEYS[1] interest set; ARGV: own id, the conversation's inbox prefix, envelope. Read-only on the
+    // set (pruning is the registrations' job), so a publish costs one ZRANGEBYSCORE plus one SPUBLISH
+    // per other instance; the inboxes share the set's hash tag, so on a cluster all is one slot.
     private const string PublishScript =
         """
         local t = redis.call('TIME')
@@ -67,12 +74,12 @@ public sealed partial class RedisConversationBus : IConversationBus, IAsyncDispo
         local ids = redis.call('ZRANGEBYSCORE', KEYS[1], now, '+inf')
         local n = 0
         for i = 1, #ids do
-          if ids[i] ~= ARGV[1] then redis.call('PUBLISH', ARGV[2] .. ids[i], ARGV[3]); n = n + 1 end
+          if ids[i] ~= ARGV[1] then redis.call('SPUBLISH', ARGV[2] .. ids[i], ARGV[3]); n = n + 1 end
         end
         return n
         """;
 
-    // KEYS: interest sets; ARGV: own id, ttl ms. Prunes expired entries (crashed instances), adds or
+    // KEYS: interest sets (on a cluster, of one slot); ARGV: own id, ttl ms. Prunes expired entries (crashed instances), adds or
     // refreshes this instance, keeps the key alive as long as someone refreshes it.
     private const string RegisterScript =
         """
@@ -94,10 +101,8 @@ public sealed partial class RedisConversationBus : IConversationBus, IAsyncDispo
     private readonly RealtimeOptions options;
     private readonly ILogger<RedisConversationBus> log;
     private readonly Dictionary<Guid, Interest> interests = [];
-    private readonly SemaphoreSlim inboxGate = new(1, 1);
     private readonly CancellationTokenSource stopping = new();
     private readonly Task refresher;
-    private ChannelMessageQueue? inbox;
     private Action<HubEvent> onRemote = _ => { };
 
     public RedisConversationBus(IConnectionMultiplexer redis, RedisNames names, RealtimeMetrics metrics, IOptions<RealtimeOptions> options, ILogger<RedisConversationBus> log)
@@ -130,7 +135,7 @@ public sealed partial class RedisConversationBus : IConversationBus, IAsyncDispo
         {
             if (!interest.Registered)
             {
-                await EnsureInboxAsync();
+                await EnsureInboxAsync(conversationId, interest);
                 await RegisterAsync([conversationId]);
                 interest.Registered = true;
             }
@@ -165,7 +170,7 @@ public sealed partial class RedisConversationBus : IConversationBus, IAsyncDispo
         e.Json.CopyTo(s[HeaderBytes..]);
         // Fire and forget on the multiplexer's one connection: scripts run in call order, so one
         // instance's events for a conversation reach the others in the order they were published.
-        redis.GetDatabase().ScriptEvaluateAsync(PublishScript, [InterestKey(e.ConversationId)], [instanceId, names.InboxPrefix, envelope]).ContinueWith(
+        redis.GetDatabase().ScriptEvaluateAsync(PublishScript, [InterestKey(e.ConversationId)], [instanceId, names.InboxPrefix(e.ConversationId), envelope]).ContinueWith(
             static (t, state) => ((RealtimeMetrics)state!).PublishFailed("redis"),
             metrics, CancellationToken.None, TaskContinuationOptions.OnlyOnFaulted | TaskContinuationOptions.ExecuteSynchronously, TaskScheduler.Default);
     }
@@ -192,26 +197,28 @@ public sealed partial class RedisConversationBus : IConversationBus, IAsyncDispo
         }
     }
 
-    private async Task EnsureInboxAsync()
+    /// <summary>Subscribes this instance's inbox of the conversation (call under the interest's gate).</summary>
+    private async Task EnsureInboxAsync(Guid conversationId, Interest interest)
     {
-        if (Volatile.Read(ref inbox) is not null) return;
-        await inboxGate.WaitAsync();
-        try
-        {
-            if (inbox is not null) return;
-            var q = await redis.GetSubscriber().SubscribeAsync(names.Inbox(instanceId));
-            // One ordered queue: events from one publisher keep Redis's order.
-            q.OnMessage(m => Receive(m.Message));
-            Volatile.Write(ref inbox, q);
-        }
-        finally
-        {
-            inboxGate.Release();
-        }
+        if (interest.Inbox is not null) return;
+        var q = await redis.GetSubscriber().SubscribeAsync(names.Inbox(conversationId, instanceId));
+        // One ordered queue per conversation: its events from one publisher keep Redis's order.
+        q.OnMessage(m => Receive(m.Message));
+        interest.Inbox = q;
     }
 
     private Task RegisterAsync(Guid[] conversationIds) =>
         redis.GetDatabase().ScriptEvaluateAsync(RegisterScript, [.. conversationIds.Select(InterestKey)], [instanceId, options.LeaseSeconds * 1000L]);
+
+    /// <summary>
+    /// Groups for one register script each: on a cluster a script's keys must share a slot (and
+    /// every conversation has a slot of its own, so this is mostly one key per script, pipelined);
+    /// on a single Redis 500 at a time.
+    /// </summary>
+    private IEnumerable<Guid[]> RegistrationGroups(IEnumerable<Guid> conversationIds) =>
+        redis.GetServers() is [{ ServerType: ServerType.Cluster }, ..]
+            ? conversationIds.GroupBy(c => redis.HashSlot(InterestKey(c))).SelectMany(g => g.Chunk(500))
+            : conversationIds.Chunk(500);
 
     private async Task RefreshLoopAsync()
     {
@@ -227,12 +234,25 @@ public sealed partial class RedisConversationBus : IConversationBus, IAsyncDispo
         if (live.Count == 0 || !redis.IsConnected) return;
         try
         {
-            await EnsureInboxAsync();
-            foreach (var chunk in live.Chunk(500))
+            // Inboxes that could not be subscribed (Redis was down when the conversation was followed).
+            foreach (var (id, i) in live.Where(l => l.I.Inbox is null))
             {
-                await RegisterAsync([.. chunk.Select(c => c.Id)]);
-                foreach (var (_, i) in chunk) i.Registered = true;
+                await i.Gate.WaitAsync();
+                try
+                {
+                    if (i.Refs > 0) await EnsureInboxAsync(id, i);
+                }
+                finally
+                {
+                    i.Gate.Release();
+                }
             }
+            var byId = live.ToDictionary(l => l.Id, l => l.I);
+            await Task.WhenAll(RegistrationGroups(byId.Keys).Select(async group =>
+            {
+                await RegisterAsync(group);
+                foreach (var id in group) byId[id].Registered = true;
+            }));
         }
         catch (Exception e)
         {
@@ -258,6 +278,11 @@ public sealed partial class RedisConversationBus : IConversationBus, IAsyncDispo
             }
             interest.Registered = false;
             await redis.GetDatabase().SortedSetRemoveAsync(InterestKey(conversationId), instanceId);
+            if (interest.Inbox is { } q)
+            {
+                interest.Inbox = null;
+                await q.UnsubscribeAsync();
+            }
         }
         catch (Exception e) when (Http.HttpBasics.IsUnavailable(e))
         {
@@ -294,6 +319,8 @@ public sealed partial class RedisConversationBus : IConversationBus, IAsyncDispo
         public int Refs;
 
         public bool Registered;
+
+        public ChannelMessageQueue? Inbox;
     }
 
     private sealed class Handle(RedisConversationBus bus, Guid conversationId, Interest interest) : IAsyncDisposable

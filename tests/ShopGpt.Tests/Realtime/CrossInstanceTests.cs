@@ -7,8 +7,16 @@ using StackExchange.Redis;
 
 namespace ShopGpt.Tests.Realtime;
 
+/// <summary>Cross-instance realtime on a single Redis.</summary>
 [Collection(RealtimePairCollection.Name)]
-public sealed class CrossInstanceTests(RealtimePair pair)
+public sealed class SingleRedisCrossInstanceTests(RealtimePair pair) : CrossInstanceTests(pair);
+
+/// <summary>The same tests on a real Redis Cluster (issue 16): hash-tagged keys, sharded pub/sub.</summary>
+[Collection(ClusterRealtimePairCollection.Name)]
+public sealed class ClusterCrossInstanceTests(ClusterRealtimePair pair) : CrossInstanceTests(pair);
+
+/// <summary>Two instances behind a load balancer, on whichever Redis the pair runs on.</summary>
+public abstract class CrossInstanceTests(RealtimePair pair)
 {
     [Fact]
     public async Task SendOnOneInstanceIsAckedAndArrivesOnEveryInstanceExactlyOnce()
@@ -143,7 +151,7 @@ public sealed class CrossInstanceTests(RealtimePair pair)
     public async Task AnInstanceIsNeverSentItsOwnPublicationsButOthersGetThem()
     {
         // A fresh instance, so its received-through-Redis counter sees only this test's traffic.
-        await using var solo = await TestApp.StartAsync();
+        await using var solo = await pair.StartAppAsync();
         var soloMetrics = solo.Services.GetRequiredService<RealtimeMetrics>();
         var bMetrics = pair.B.Services.GetRequiredService<RealtimeMetrics>();
         using var user = await solo.GuestAsync();
@@ -173,7 +181,7 @@ public sealed class CrossInstanceTests(RealtimePair pair)
     {
         using var user = await pair.A.GuestAsync();
         var cid = await user.CreateConversationAsync();
-        await using var raw = await ConnectionMultiplexer.ConnectAsync(TestEnvironment.Redis);
+        await using var raw = await ConnectionMultiplexer.ConnectAsync(pair.Redis);
         var db = raw.GetDatabase();
         var key = RedisNames.Default.Interest(cid);
         // What a crashed instance leaves: an entry whose expiry has passed and that nobody refreshes.
@@ -262,7 +270,7 @@ public sealed class CrossInstanceTests(RealtimePair pair)
     {
         using var user = await pair.A.GuestAsync();
         var open = new List<WsClient>();
-        var doomed = await TestApp.StartAsync(new Dictionary<string, string?> { ["Realtime:LeaseSeconds"] = "2" });
+        var doomed = await pair.StartAppAsync(new Dictionary<string, string?> { ["Realtime:LeaseSeconds"] = "2" });
         try
         {
             for (var i = 0; i < 3; i++) open.Add(await WsClient.ConnectAsync(pair.A, user));
